@@ -1,0 +1,1 @@
+"""The web admin: pages, auth, enrolment, broadcasts, progress, simulator."""

@@ -1,0 +1,1 @@
+"""Provider adapters: parse inbound payloads into `Inbound`, render a `Reply`, send, parse receipts."""

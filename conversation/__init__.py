@@ -1,0 +1,1 @@
+"""The per-student conversation: state machine, commands, onboarding, ordering, locale."""

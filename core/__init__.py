@@ -1,0 +1,1 @@
+"""The domain core shared by every Somo package: settings, models, database, queue, clock."""

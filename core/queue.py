@@ -1,0 +1,133 @@
+"""The job-queue seam: real rq on Redis when REDIS_URL is set, inline in-process when not.
+
+Job functions are plain module-level functions named by dotted path
+(`"channels.jobs.send_message"`); they take ids, never ORM objects, and open their own
+unit of work. Callers enqueue only after the commit that made the job's rows.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from core import clock
+
+log = logging.getLogger("somo.queue")
+
+DEFAULT_QUEUE = "default"
+QUEUES = ("ussd", "default", "broadcast", "low")  # a worker drains them in this order
+
+
+def resolve(func: str | Callable[..., Any]) -> Callable[..., Any]:
+    if callable(func):
+        return func
+    module, _, name = func.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _path(func: str | Callable[..., Any]) -> str:
+    return func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
+
+
+class InlineQueue:
+    """Runs each job at once in the calling process (the embedded default)."""
+
+    is_async = False
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[str, tuple[Any, ...]]] = []
+        self._seen_ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def enqueue(
+        self,
+        func: str | Callable[..., Any],
+        *args: Any,
+        job_id: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        at: datetime | None = None,
+        retry_intervals: Sequence[int] | None = None,
+        **_: Any,
+    ) -> str | None:
+        path = _path(func)
+        if job_id is not None:
+            with self._lock:
+                if job_id in self._seen_ids:
+                    return job_id
+                self._seen_ids.add(job_id)
+        if at is not None and at > clock.now():
+            delay = (at - clock.now()).total_seconds()
+            timer = threading.Timer(delay, self._run, (path, args, retry_intervals))
+            timer.daemon = True
+            timer.start()
+            return job_id
+        self._run(path, args, retry_intervals)
+        return job_id
+
+    def _run(self, path: str, args: tuple[Any, ...], retry_intervals: Sequence[int] | None) -> None:
+        self.ran.append((path, args))
+        try:
+            resolve(path)(*args)
+        except Exception:
+            # Inline jobs own their retries (they re-enqueue with `at`); never crash the caller.
+            log.exception("inline job failed", extra={"job": path})
+
+    def depth(self) -> int:
+        return 0
+
+
+class RQQueue:
+    """rq on Redis. One rq queue per name; workers drain QUEUES in priority order."""
+
+    is_async = True
+
+    def __init__(self, redis) -> None:
+        from rq import Queue
+
+        self.redis = redis
+        self._queues = {name: Queue(name, connection=redis) for name in QUEUES}
+
+    def rq_queue(self, name: str = DEFAULT_QUEUE):
+        return self._queues[name]
+
+    def enqueue(
+        self,
+        func: str | Callable[..., Any],
+        *args: Any,
+        job_id: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        at: datetime | None = None,
+        retry_intervals: Sequence[int] | None = None,
+        **_: Any,
+    ) -> str | None:
+        from rq import Retry
+
+        q = self._queues[queue]
+        opts: dict[str, Any] = {"job_id": job_id, "result_ttl": 600, "failure_ttl": 7 * 86400}
+        if retry_intervals:
+            opts["retry"] = Retry(max=len(retry_intervals), interval=list(retry_intervals))
+        if job_id is not None:
+            from rq.job import Job, JobStatus
+
+            try:
+                existing = Job.fetch(job_id, connection=self.redis)
+                if existing.get_status(refresh=True) not in (JobStatus.FINISHED, JobStatus.FAILED, None):
+                    return job_id
+            except Exception:  # noqa: BLE001 - no such job
+                pass
+        if at is not None and at > clock.now() + timedelta(seconds=1):
+            job = q.enqueue_at(at, _path(func), *args, **opts)
+        else:
+            job = q.enqueue(_path(func), *args, **opts)
+        return job.id
+
+    def depth(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+
+def make_queue(redis) -> InlineQueue | RQQueue:
+    return RQQueue(redis) if redis is not None else InlineQueue()

@@ -1,0 +1,1 @@
+"""The FastAPI app: webhook routes, health, metrics, app factory, CLI."""

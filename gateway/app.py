@@ -1,0 +1,25 @@
+"""The app factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from core.runtime import Runtime, get_runtime, set_runtime
+from gateway import health, webhooks_console
+from gateway.errors import AppError
+
+
+def create_app(runtime: Runtime | None = None) -> FastAPI:
+    if runtime is not None:
+        set_runtime(runtime)
+    app = FastAPI(title="Somo", version="0.1.0", docs_url="/docs", redoc_url=None)
+    app.state.runtime = runtime or get_runtime()
+
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+
+    app.include_router(health.router)
+    app.include_router(webhooks_console.router)
+    return app

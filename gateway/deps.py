@@ -1,0 +1,24 @@
+"""Request dependencies: the runtime and a unit of work per request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from core.runtime import Runtime
+
+
+def get_rt(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def get_session(rt: Annotated[Runtime, Depends(get_rt)]) -> Iterator[Session]:
+    with rt.session() as session:
+        yield session
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_rt)]
+SessionDep = Annotated[Session, Depends(get_session)]

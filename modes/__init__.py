@@ -1,0 +1,1 @@
+"""Learning modes: teach, explore, practice, exam prep; answer checking; mastery."""

@@ -1,0 +1,1 @@
+"""Curriculum packs, chunking, retrieval (Qdrant), grounded answers, guards."""

@@ -1,0 +1,57 @@
+"""The queue seam: inline without Redis, a real rq worker with it; the same job functions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from channels.base import Rendered
+from channels.outbound import enqueue_sends, store_outbound
+from core.models import Message
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _queue_one(rt) -> int:
+    with rt.session() as s:
+        rows = store_outbound(s, Rendered(messages=["Habari"]), channel="sms", provider="console",
+                              phone="+254712345678")
+        mid = rows[0].id
+    enqueue_sends(rt, [mid])
+    return mid
+
+
+def test_inline_queue_runs_the_job_at_once(rt):
+    mid = _queue_one(rt)
+    with rt.session() as s:
+        msg = s.get(Message, mid)
+        assert msg.status == "delivered" and msg.attempts == 1 and msg.provider_message_id.startswith("console-")
+    assert rt.queue.ran == [("channels.jobs.send_message", (mid,))]
+
+
+def test_a_job_is_never_sent_twice(rt):
+    mid = _queue_one(rt)
+    from channels.jobs import send_message
+
+    send_message(mid)  # a duplicate delivery of the job
+    with rt.session() as s:
+        assert s.get(Message, mid).attempts == 1
+
+
+def test_real_rq_worker_runs_a_job_from_the_seam(rt_redis, pg_url, redis_url):
+    mid = _queue_one(rt_redis)
+    with rt_redis.session() as s:
+        assert s.get(Message, mid).status == "queued"  # nothing ran in this process
+    assert rt_redis.queue.depth() == 1
+    env = {**os.environ, "DATABASE_URL": pg_url, "REDIS_URL": redis_url}
+    proc = subprocess.run([sys.executable, "-m", "gateway.cli", "worker", "--burst"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with rt_redis.session() as s:
+        msg = s.scalar(select(Message).where(Message.id == mid))
+        assert msg.status == "delivered" and msg.attempts == 1
+    assert rt_redis.queue.depth() == 0
