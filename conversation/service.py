@@ -54,3 +54,12 @@ def process_pending(runtime: Runtime, contact_id: int, deliver: Deliver) -> list
             reply = engine.handle(runtime, session, inbound_from_row(row), contact_id=contact_id)
             out.extend(deliver(session, row, reply))
             row.status = MessageStatus.HANDLED.value
+
+
+def remember_rest(session: Session, contact_id: int, channel: str, rest: str | None) -> None:
+    """Keep what did not fit in the last reply, for MORE (SMS/WhatsApp) or 98 (USSD).
+
+    Called by the gateway's deliver step after rendering. (Foundation: a no-op; the
+    conversation issue stores it in the contact's state.)
+    """
+    return None
