@@ -16,6 +16,7 @@ class Rendered:
     rest: str | None = None  # shown when the student asks for MORE (SMS/WhatsApp) or 98 (USSD)
     segments: int = 0  # SMS segments in total
     encoding: str | None = None  # gsm7 | ucs2 for SMS
+    payloads: list[dict] | None = None  # per message: a structured form (Meta interactive), or None
 
 
 @dataclass

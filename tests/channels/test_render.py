@@ -1,0 +1,122 @@
+"""Rendering a Reply per channel: USSD screens, SMS parts, WhatsApp text and Meta interactive."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from channels.render import render_for
+from channels.whatsapp import meta_interactive
+from core.messages import Option, Reply
+
+LONG = " ".join(["Photosynthesis is how green plants use sunlight to make food."] * 6)
+
+
+def test_ussd_short_menu_is_one_screen_with_numbered_options():
+    reply = Reply("Welcome to Somo", options=[Option("1", "Learn"), Option("2", "Practice")])
+    rendered = render_for("ussd", reply, limit=160)
+    assert rendered.messages == ["CON Welcome to Somo\n1. Learn\n2. Practice"]
+    assert rendered.rest is None
+
+
+def test_ussd_end_screen():
+    assert render_for("ussd", Reply("Bye", end_session=True)).messages == ["END Bye"]
+
+
+def test_ussd_long_text_paginates_with_98_more():
+    reply = Reply(LONG, options=[Option("1", "Next")])
+    rendered = render_for("ussd", reply, limit=160)
+    (screen,) = rendered.messages
+    assert len(screen) <= 160 and screen.startswith("CON ")
+    assert screen.endswith("98 More  00 Menu")
+    assert rendered.rest.endswith("1. Next")
+    body = screen.removeprefix("CON ").rsplit("\n", 1)[0]
+    assert (body + " " + rendered.rest).split() == reply.full_text().split()
+
+
+def test_ussd_continued_page_offers_back_and_menu():
+    rendered = render_for("ussd", Reply("the rest", meta={"ussd_page": 1}))
+    assert rendered.messages == ["CON the rest\n0 Back  00 Menu"]
+
+
+def test_ussd_in_kiswahili_and_limit_per_network():
+    rendered = render_for("ussd", Reply(LONG), limit=182, lang="sw")
+    assert len(rendered.messages[0]) <= 182 and rendered.messages[0].endswith("98 Zaidi  00 Menyu")
+
+
+def test_ussd_limit_too_small_is_refused():
+    with pytest.raises(ValueError, match="below the minimum"):
+        render_for("ussd", Reply("x"), limit=10)
+
+
+def test_unknown_channel_is_refused():
+    with pytest.raises(ValueError, match="unknown channel 'fax'"):
+        render_for("fax", Reply("x"))
+
+
+text_words = st.lists(st.text(alphabet="abcdefghij€[]üà", min_size=1, max_size=40), max_size=80)
+
+
+@given(text_words, st.integers(min_value=40, max_value=200), st.integers(min_value=0, max_value=4),
+       st.booleans(), st.integers(min_value=0, max_value=2))
+def test_property_ussd_screen_within_limit_and_loses_no_word(ws, limit, n_options, end, page):
+    reply = Reply(" ".join(ws), options=[Option(str(i + 1), f"option {i + 1}") for i in range(n_options)],
+                  end_session=end, meta={"ussd_page": page})
+    rendered = render_for("ussd", reply, limit=limit)
+    (screen,) = rendered.messages
+    assert len(screen) <= limit
+    assert screen.startswith(("CON ", "END "))
+    nav = ("98 More", "0 Back", "00 Menu")
+    body_lines = [ln for ln in screen[4:].split("\n") if not ln.startswith(nav)]
+    shown = "\n".join(body_lines)
+    joined = (shown + " " + (rendered.rest or "")).split()
+    assert "".join(joined) == "".join(reply.full_text().split())
+
+
+def test_sms_render_counts_segments_and_folds():
+    rendered = render_for("sms", Reply("It’s “fine” — really…"))
+    assert rendered.messages == ['It\'s "fine" - really...']
+    assert (rendered.segments, rendered.encoding) == (1, "gsm7")
+
+
+def test_sms_render_caps_segments_and_continues_with_more():
+    rendered = render_for("sms", Reply(LONG * 3), max_segments=2)
+    assert len(rendered.messages) == 2 and rendered.segments == 2
+    assert rendered.messages[-1].endswith("Reply MORE for more")
+    assert rendered.rest
+
+
+def test_whatsapp_twilio_is_numbered_text_within_1600():
+    reply = Reply(LONG * 6, options=[Option("1", "Yes")])
+    rendered = render_for("whatsapp", reply, provider="twilio")
+    assert len(rendered.messages[0]) <= 1600 and rendered.messages[0].endswith("Reply MORE for more")
+    assert rendered.payloads is None and rendered.rest.endswith("1. Yes")
+
+
+def test_whatsapp_meta_buttons_for_three_short_options():
+    reply = Reply("Pick one", options=[Option("1", "Teach", "teach"), Option("2", "Practice"), Option("3", "Exam")])
+    rendered = render_for("whatsapp", reply, provider="meta")
+    assert rendered.messages == ["Pick one\n1. Teach\n2. Practice\n3. Exam"]
+    assert rendered.payloads == [{
+        "type": "button", "body": {"text": "Pick one"},
+        "action": {"buttons": [
+            {"type": "reply", "reply": {"id": "teach", "title": "Teach"}},
+            {"type": "reply", "reply": {"id": "2", "title": "Practice"}},
+            {"type": "reply", "reply": {"id": "3", "title": "Exam"}},
+        ]},
+    }]
+
+
+def test_whatsapp_meta_list_for_many_or_long_options():
+    options = [Option(str(i), f"Topic number {i} with a long name") for i in range(1, 8)]
+    payload = meta_interactive(Reply("Choose a topic", options=options), "sw")
+    assert payload["type"] == "list" and payload["action"]["button"] == "Chagua"
+    rows = payload["action"]["sections"][0]["rows"]
+    assert len(rows) == 7 and all(len(r["title"]) <= 24 for r in rows)
+    assert rows[0]["description"] == "Topic number 1 with a long name"
+
+
+def test_whatsapp_meta_falls_back_to_text_past_ten_options():
+    options = [Option(str(i), f"T{i}") for i in range(1, 12)]
+    assert meta_interactive(Reply("Choose", options=options)) is None
