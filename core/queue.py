@@ -10,11 +10,13 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from core import clock
+from core.observability import count_job_failure, current_request_id, observe_job, request_id_scope
 
 log = logging.getLogger("somo.queue")
 
@@ -54,6 +56,7 @@ class InlineQueue:
         **_: Any,
     ) -> str | None:
         path = _path(func)
+        request_id = current_request_id()  # a Timer thread does not inherit the caller's context
         if job_id is not None:
             with self._lock:
                 if job_id in self._seen_ids:
@@ -61,20 +64,27 @@ class InlineQueue:
                 self._seen_ids.add(job_id)
         if at is not None and at > clock.now():
             delay = (at - clock.now()).total_seconds()
-            timer = threading.Timer(delay, self._run, (path, args, retry_intervals))
+            timer = threading.Timer(delay, self._run, (path, args, retry_intervals, request_id))
             timer.daemon = True
             timer.start()
             return job_id
-        self._run(path, args, retry_intervals)
+        self._run(path, args, retry_intervals, request_id)
         return job_id
 
-    def _run(self, path: str, args: tuple[Any, ...], retry_intervals: Sequence[int] | None) -> None:
+    def _run(
+        self, path: str, args: tuple[Any, ...], retry_intervals: Sequence[int] | None, request_id: str | None = None
+    ) -> None:
         self.ran.append((path, args))
-        try:
-            resolve(path)(*args)
-        except Exception:
-            # Inline jobs own their retries (they re-enqueue with `at`); never crash the caller.
-            log.exception("inline job failed", extra={"job": path})
+        start = time.perf_counter()
+        with request_id_scope(request_id):
+            try:
+                resolve(path)(*args)
+            except Exception:
+                # Inline jobs own their retries (they re-enqueue with `at`); never crash the caller.
+                count_job_failure(path)
+                log.exception("inline job failed", extra={"job": path})
+            finally:
+                observe_job(path, time.perf_counter() - start)
 
     def depth(self) -> int:
         return 0
@@ -108,6 +118,8 @@ class RQQueue:
 
         q = self._queues[queue]
         opts: dict[str, Any] = {"job_id": job_id, "result_ttl": 600, "failure_ttl": 7 * 86400}
+        if current_request_id():
+            opts["meta"] = {"request_id": current_request_id()}  # core.worker runs the job under it
         if retry_intervals:
             opts["retry"] = Retry(max=len(retry_intervals), interval=list(retry_intervals))
         if job_id is not None:

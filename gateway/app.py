@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from core.runtime import Runtime, get_runtime, set_runtime
 from gateway import health, webhooks_console
 from gateway.errors import AppError
+from gateway.metrics import install as install_metrics
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -21,5 +22,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         return JSONResponse({"error": exc.message}, status_code=exc.status_code)
 
     app.include_router(health.router)
+    install_metrics(app)  # /metrics, request ids, per-route latency
     app.include_router(webhooks_console.router)
     return app

@@ -37,22 +37,37 @@ def cmd_db(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
+    from core.settings import get_settings
+    from gateway.metrics import prepare_multiprocess
+
+    prepare_multiprocess(args.workers, get_settings().somo_data_dir)  # metrics from every uvicorn worker
     uvicorn.run("gateway.main:app", host=args.host, port=args.port, workers=args.workers, log_level="warning",
                 proxy_headers=True, forwarded_allow_ips="*")
     return 0
 
 
 def cmd_worker(args) -> int:
-    from rq.worker import SimpleWorker
-
+    from core.observability import configure_logging
     from core.queue import QUEUES
     from core.runtime import get_runtime
+    from core.worker import ObservedWorker
+    from gateway.metrics import serve_worker_metrics
 
     rt = get_runtime()
     if rt.redis is None:
         raise CliError("REDIS_URL is not set: without Redis, jobs run in-process and no worker is needed")
-    queues = [rt.queue.rq_queue(name) for name in (args.queues.split(",") if args.queues else QUEUES)]
-    worker = SimpleWorker(queues, connection=rt.redis)
+    names = args.queues.split(",") if args.queues else list(QUEUES)
+    unknown = [n for n in names if n not in QUEUES]
+    if unknown:
+        raise CliError(f"--queues: unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}")
+    configure_logging(rt.settings)
+    if args.metrics_port:
+        try:
+            serve_worker_metrics(args.metrics_port)
+        except OSError as exc:
+            raise CliError(f"--metrics-port {args.metrics_port}: {exc.strerror or exc}") from exc
+    queues = [rt.queue.rq_queue(name) for name in names]
+    worker = ObservedWorker(queues, connection=rt.redis)
     worker.work(with_scheduler=True, burst=args.burst, logging_level="WARNING")
     return 0
 
@@ -110,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run an rq worker (with the scheduler)")
     p.add_argument("--queues", default="")
     p.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+    p.add_argument("--metrics-port", type=int, default=0, help="serve this worker's /metrics on this port")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("db", help="database: somo db upgrade")

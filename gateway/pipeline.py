@@ -14,6 +14,7 @@ from conversation.service import process_pending
 from core import clock
 from core.messages import Inbound, Reply
 from core.models import Contact, Direction, Message, MessageStatus
+from core.observability import count_inbound
 from core.phone import country_of
 from core.runtime import Runtime
 
@@ -50,6 +51,7 @@ def store_inbound(session: Session, inbound: Inbound) -> Stored:
             )
         )
         if existing is not None:
+            count_inbound(inbound.channel, inbound.provider, "duplicate")
             return Stored(existing.id, existing.contact_id or 0, True)
     contact = upsert_contact(session, inbound.sender, inbound.channel)
     row = Message(
@@ -68,7 +70,9 @@ def store_inbound(session: Session, inbound: Inbound) -> Stored:
                 Message.provider == inbound.provider, Message.provider_message_id == inbound.provider_message_id
             )
         )
+        count_inbound(inbound.channel, inbound.provider, "duplicate")
         return Stored(existing.id, existing.contact_id or 0, True)
+    count_inbound(inbound.channel, inbound.provider, "stored")
     return Stored(row.id, contact.id, False)
 
 
