@@ -1,0 +1,81 @@
+"""Stored progress: the LessonProgress row per student, topic and mode, daily streaks, and
+the one motivation line a mode may add at a natural point (a lesson's recap, the end of a
+practice round or an exam). "One per session": each mode run shows it at most once, and
+it is only offered at the run's end.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from core.models import LessonProgress, Student
+from modes import mastery
+from modes.base import ModeContext
+from modes.common import tr
+
+MAX_GAP_S = 300  # a pause longer than this is not time spent learning
+
+
+def lesson_row(ctx: ModeContext, topic_id: str, mode: str) -> LessonProgress:
+    row = ctx.session.scalar(select(LessonProgress).where(
+        LessonProgress.student_id == ctx.student.id, LessonProgress.pack == ctx.pack.pack,
+        LessonProgress.topic == topic_id, LessonProgress.mode == mode))
+    if row is None:
+        row = LessonProgress(student_id=ctx.student.id, pack=ctx.pack.pack, topic=topic_id, mode=mode, step=0,
+                             steps_total=0, mastery=0.0, time_spent_s=0, started_at=ctx.now, updated_at=ctx.now)
+        ctx.session.add(row)
+    return row
+
+
+def save_progress(ctx: ModeContext, topic_id: str, mode: str, *, step: int, steps_total: int,
+                  mastery_value: float | None = None, completed: bool = False, restart: bool = False) -> LessonProgress:
+    """Upsert the progress row; time spent grows by the gap since the last turn (capped)."""
+    row = lesson_row(ctx, topic_id, mode)
+    if restart:
+        row.completed_at = None
+        row.started_at = ctx.now
+    last = ctx.data.get("last_seen")
+    if last:
+        gap = (ctx.now - datetime.fromisoformat(last)).total_seconds()
+        row.time_spent_s = (row.time_spent_s or 0) + int(min(max(gap, 0), MAX_GAP_S))
+    ctx.data["last_seen"] = ctx.now.isoformat()
+    row.step, row.steps_total = step, steps_total
+    if mastery_value is not None:
+        row.mastery = round(mastery_value, 4)
+    if completed and row.completed_at is None:
+        row.completed_at = ctx.now
+    row.updated_at = ctx.now
+    ctx.session.flush()
+    return row
+
+
+def touch_streak(student: Student, now: datetime) -> int:
+    """Count consecutive learning days: today after yesterday adds one, a gap starts again."""
+    today = now.date()
+    last = student.streak_last_day
+    if last == today:
+        return student.streak_days or 1
+    student.streak_days = (student.streak_days or 0) + 1 if last == today - timedelta(days=1) else 1
+    student.streak_last_day = today
+    return student.streak_days
+
+
+def topics_mastered(ctx: ModeContext) -> tuple[int, int]:
+    known = mastery.all_p_known(ctx.session, ctx.student.id, ctx.pack.pack)
+    done = sum(1 for t in ctx.pack.topics if all(mastery.is_mastered(known.get(s, 0.0)) for s in t.skill_ids))
+    return done, len(ctx.pack.topics)
+
+
+def motivation_line(ctx: ModeContext) -> str:
+    """A streak or a progress summary, once per mode run ("" if already shown)."""
+    if ctx.data.get("motivated"):
+        return ""
+    ctx.data["motivated"] = True
+    _ = tr(ctx.lang)
+    streak = touch_streak(ctx.student, ctx.now)
+    done, total = topics_mastered(ctx)
+    if streak >= 2:
+        return _("{days}-day streak! Keep it up.").format(days=streak)
+    return _("You've mastered {done} of {total} topics.").format(done=done, total=total)
