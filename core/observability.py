@@ -181,7 +181,7 @@ class StateCollector:
 
 
 def _oldest_age(rq_queue: Any, now: datetime) -> float:
-    ids = rq_queue.get_job_ids(0, 0)
+    ids = rq_queue.get_job_ids(0, 1)  # (offset, length): the head of the list is the oldest
     if not ids:
         return 0.0
     job = rq_queue.fetch_job(ids[0])
