@@ -1,0 +1,1 @@
+"""Teachers over messaging: class commands, broadcasts, class-paced teaching, digests."""
