@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from channels.base import SendResult
+from channels.base import Outgoing, SendResult
 from channels.render import render_for
 from core.messages import Reply
 
@@ -17,3 +17,10 @@ def render(reply: Reply, channel: str, *, limit: int | None = None):
 
 def send(text: str, to: str) -> SendResult:
     return SendResult(provider_message_id=f"console-{uuid.uuid4().hex}", status="delivered")
+
+
+class ConsoleAdapter:
+    provider = PROVIDER
+
+    def send(self, out: Outgoing) -> SendResult:
+        return send(out.text, out.to)

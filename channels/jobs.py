@@ -1,30 +1,179 @@
-"""Send jobs: each outbound row is sent at most once (minimal foundation version: console)."""
+"""The send job: each stored outbound row goes to its provider at most once.
+
+The row is claimed atomically (queued/retrying -> sending) before the provider is
+called, so a second job for the same row does nothing. The provider call runs outside
+any transaction. Timeouts, 5xx and 429 are retried with exponential back-off (at least
+`Retry-After`) by re-queueing with `at=`, until `send_max_attempts`; permanent errors
+fail at once with the provider's reason.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
 
-from channels import console
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from channels.base import Outgoing, SendError, SendResult
+from channels.receipts import mark_opted_out, replay_early_receipts
+from channels.registry import adapter_for
+from channels.sms import segment_info
 from core import clock
-from core.models import Message, MessageStatus
-from core.runtime import get_runtime
+from core.models import Contact, Message, MessageStatus
+from core.runtime import Runtime, get_runtime
+from core.settings import Settings
+
+log = logging.getLogger("somo.channels.send")
+
+WHATSAPP_WINDOW = timedelta(hours=24)
+MAX_BACKOFF_S = 900.0
+SIBLING_WAIT_S = 1.0
+PENDING = (MessageStatus.QUEUED.value, MessageStatus.RETRYING.value, MessageStatus.SENDING.value)
+
+
+@dataclass
+class Plan:
+    provider: str
+    out: Outgoing
+
+
+class Refused(Exception):
+    """The row must not be sent (opted out, no way through the WhatsApp window)."""
 
 
 def send_message(message_id: int) -> None:
     runtime = get_runtime()
+    plan = _claim_and_plan(runtime, message_id)
+    if plan is None:
+        return
+    try:
+        result = adapter_for(plan.provider, runtime).send(plan.out)
+    except SendError as exc:
+        _record_failure(runtime, message_id, exc)
+        return
+    except Exception as exc:  # noqa: BLE001 - an adapter bug must not leave the row stuck in `sending`
+        log.exception("send crashed", extra={"message_id": message_id})
+        _record_failure(runtime, message_id, SendError(f"{type(exc).__name__}: {exc}"[:300], retryable=True))
+        return
+    _record_success(runtime, message_id, result)
+
+
+def _claim_and_plan(runtime: Runtime, message_id: int) -> Plan | None:
     with runtime.session() as session:
-        # Claim the row: only a queued/retrying row moves to sending, so a second job does nothing.
+        row = session.get(Message, message_id)
+        if row is None or row.status not in (MessageStatus.QUEUED.value, MessageStatus.RETRYING.value):
+            return None
+        if _earlier_part_pending(session, row):  # parts of one reply go out in order
+            runtime.queue.enqueue("channels.jobs.send_message", message_id,
+                                  at=clock.now() + timedelta(seconds=SIBLING_WAIT_S),
+                                  job_id=f"send-{message_id}-after-{clock.now().timestamp():.0f}")
+            return None
+        now = clock.now()
         claimed = session.execute(
             update(Message)
-            .where(Message.id == message_id, Message.status.in_([MessageStatus.QUEUED.value, MessageStatus.RETRYING.value]))
+            .where(
+                Message.id == message_id,
+                Message.status.in_([MessageStatus.QUEUED.value, MessageStatus.RETRYING.value]),
+                or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+            )
             .values(status=MessageStatus.SENDING.value, attempts=Message.attempts + 1)
+            .execution_options(synchronize_session=False)
         ).rowcount
         if not claimed:
-            return
-        msg = session.get(Message, message_id)
-        result = console.send(msg.text, msg.phone)
-        msg.provider_message_id = result.provider_message_id
-        msg.status = result.status
-        msg.sent_at = clock.now()
+            return None
+        session.refresh(row)
+        try:
+            return plan_send(session, runtime.settings, row)
+        except Refused as exc:
+            row.status, row.error = MessageStatus.FAILED.value, str(exc)
+            log.info("send refused", extra={"message_id": message_id, "reason": str(exc)})
+            return None
+
+
+def _earlier_part_pending(session: Session, row: Message) -> bool:
+    if row.reply_to_id is None:
+        return False
+    return session.scalar(
+        select(Message.id).where(
+            Message.reply_to_id == row.reply_to_id, Message.channel == row.channel, Message.id < row.id,
+            Message.status.in_(PENDING),
+        ).limit(1)
+    ) is not None
+
+
+def plan_send(session: Session, settings: Settings, row: Message) -> Plan:
+    """Which provider, and in what form: free text, interactive, template, or SMS fallback."""
+    contact = session.get(Contact, row.contact_id) if row.contact_id else None
+    payload = row.payload or {}
+    if contact is not None and contact.opted_out and not payload.get("bypass_optout"):
+        raise Refused("opted out")
+    out = Outgoing(channel=row.channel, to=row.phone, text=row.text, interactive=payload.get("interactive"),
+                   sender=row.service_number)
+    if row.provider == "twilio":
+        out.status_callback = f"{settings.public_base_url}/webhooks/twilio/status"
+    if row.channel != "whatsapp" or row.provider == "console":
+        return Plan(row.provider, out)
+    last = contact.last_inbound_whatsapp_at if contact is not None else None
+    if last is not None and clock.now() - last < WHATSAPP_WINDOW:
+        return Plan(row.provider, out)
+    template = {"twilio": settings.twilio_whatsapp_template_sid, "meta": settings.whatsapp_template_name}.get(row.provider)
+    if template:
+        row.template = template
+        out.template, out.interactive = template, None
+        return Plan(row.provider, out)
+    fallback = sms_fallback_provider(settings)
+    if fallback is None:
+        raise Refused("outside the WhatsApp 24-hour window, and no template or SMS provider is configured")
+    row.channel, row.provider, row.service_number = "sms", fallback, None
+    row.segments, row.encoding = segment_info(row.text)
+    return Plan(fallback, Outgoing(channel="sms", to=row.phone, text=row.text))
+
+
+def sms_fallback_provider(settings: Settings) -> str | None:
+    if settings.at_api_key.get_secret_value():
+        return "africastalking"
+    if settings.twilio_auth_token.get_secret_value() and settings.twilio_sms_from:
+        return "twilio"
+    return None
+
+
+def _record_success(runtime: Runtime, message_id: int, result: SendResult) -> None:
+    with runtime.session() as session:
+        row = session.get(Message, message_id)
+        row.provider_message_id = result.provider_message_id
+        row.status = result.status
+        row.error = None
+        row.sent_at = clock.now()
         if result.status == MessageStatus.DELIVERED.value:
-            msg.delivered_at = clock.now()
+            row.delivered_at = clock.now()
+        session.flush()
+        replay_early_receipts(session, row)
+
+
+def backoff_seconds(settings: Settings, attempts: int, retry_after: float | None) -> float:
+    delay = min(MAX_BACKOFF_S, settings.send_backoff_base_s * (2 ** max(0, attempts - 1)))
+    return max(delay, retry_after or 0.0)
+
+
+def _record_failure(runtime: Runtime, message_id: int, exc: SendError) -> None:
+    retry_at = None
+    with runtime.session() as session:
+        row = session.get(Message, message_id)
+        row.error = str(exc)[:1000]
+        if exc.opted_out:
+            mark_opted_out(session, row.phone, reason=str(exc))
+        if exc.retryable and row.attempts < runtime.settings.send_max_attempts:
+            delay = backoff_seconds(runtime.settings, row.attempts, exc.retry_after)
+            retry_at = clock.now() + timedelta(seconds=delay)
+            row.status, row.next_attempt_at = MessageStatus.RETRYING.value, retry_at
+        else:
+            row.status = MessageStatus.FAILED.value
+            if exc.retryable:
+                row.error = f"gave up after {row.attempts} attempts: {row.error}"
+        attempts = row.attempts
+    log.info("send failed", extra={"message_id": message_id, "retryable": exc.retryable, "error": str(exc)[:200]})
+    if retry_at is not None:
+        runtime.queue.enqueue("channels.jobs.send_message", message_id, at=retry_at,
+                              job_id=f"send-{message_id}-retry-{attempts}")

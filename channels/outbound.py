@@ -5,8 +5,12 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from channels.base import Rendered
-from core.models import Direction, Message, MessageStatus
+from channels.render import render_for, render_sms
+from core import clock
+from core.messages import Reply
+from core.models import Direction, Message, MessageStatus, Student
 from core.runtime import Runtime
+from core.settings import Settings
 
 
 def store_outbound(
@@ -23,23 +27,85 @@ def store_outbound(
     broadcast_id: int | None = None,
     status: str = MessageStatus.QUEUED.value,
     ussd_session_id: str | None = None,
+    meta: dict | None = None,
 ) -> list[Message]:
-    """One Message row per rendered message, flushed (the caller's transaction commits)."""
+    """One Message row per rendered message, flushed (the caller's transaction commits).
+
+    `payload` keeps what the send needs beyond the text: the Meta interactive object and
+    flags such as `bypass_optout` (the STOP confirmation goes out to an opted-out contact).
+    """
     rows = []
-    for text in rendered.messages:
+    payloads = rendered.payloads or [None] * len(rendered.messages)
+    for text, interactive in zip(rendered.messages, payloads, strict=False):
+        payload = dict(meta or {})
+        if interactive:
+            payload["interactive"] = interactive
         row = Message(
             direction=Direction.OUT.value, channel=channel, provider=provider, phone=phone,
             service_number=service_number, contact_id=contact_id, student_id=student_id, text=text,
-            segments=rendered.segments if len(rendered.messages) == 1 else 0, encoding=rendered.encoding,
+            segments=_segments(rendered, text), encoding=rendered.encoding,
             status=status, reply_to_id=reply_to_id, broadcast_id=broadcast_id, ussd_session_id=ussd_session_id,
+            payload=payload or None,
         )
+        if status == MessageStatus.SENT.value:
+            row.sent_at = clock.now()
         session.add(row)
         rows.append(row)
     session.flush()
     return rows
 
 
+def _segments(rendered: Rendered, text: str) -> int:
+    if rendered.encoding is None:
+        return 0
+    if len(rendered.messages) == 1:
+        return rendered.segments
+    from channels.sms import count_segments
+
+    return count_segments(text)
+
+
 def enqueue_sends(runtime: Runtime, message_ids: list[int]) -> None:
     """Push one send job per stored outbound row. Call only after the commit that made them."""
     for mid in message_ids:
         runtime.queue.enqueue("channels.jobs.send_message", mid, job_id=f"send-{mid}")
+
+
+def reply_language(session: Session, inbound: Message, reply: Reply, default: str) -> str:
+    if reply.meta.get("lang"):
+        return str(reply.meta["lang"])
+    if inbound.student_id is not None:
+        student = session.get(Student, inbound.student_id)
+        if student is not None and student.language:
+            return student.language
+    return default
+
+
+def store_reply(session: Session, settings: Settings, inbound: Message, reply: Reply) -> tuple[list[Message], Rendered]:
+    """Render `reply` for the inbound message's channel and provider, and store the rows.
+
+    Returns the rows that still need a send job, and the main rendering (whose `rest`
+    waits for MORE / 98). A USSD screen is the HTTP answer itself: it is stored as sent.
+    Its `sms_followup` (a long answer) goes out by SMS through the same provider.
+    """
+    lang = reply_language(session, inbound, reply, settings.default_language)
+    common = dict(
+        phone=inbound.phone, service_number=inbound.service_number, contact_id=inbound.contact_id,
+        student_id=inbound.student_id, reply_to_id=inbound.id,
+    )
+    meta = {"bypass_optout": True} if reply.meta.get("bypass_optout") else None
+    if inbound.channel == "ussd":
+        network = (inbound.payload or {}).get("networkCode")
+        rendered = render_for("ussd", reply, limit=settings.screen_limit(network), lang=lang)
+        store_outbound(session, rendered, channel="ussd", provider=inbound.provider,
+                       status=MessageStatus.SENT.value, ussd_session_id=inbound.ussd_session_id, meta=meta, **common)
+        to_send: list[Message] = []
+        if reply.sms_followup:
+            sms = render_sms(Reply(reply.sms_followup), max_segments=settings.sms_max_segments, lang=lang)
+            common["service_number"] = settings.at_sender_id or None
+            to_send = store_outbound(session, sms, channel="sms", provider=inbound.provider, meta=meta, **common)
+        return to_send, rendered
+    rendered = render_for(inbound.channel, reply, provider=inbound.provider, lang=lang,
+                          max_segments=settings.sms_max_segments)
+    rows = store_outbound(session, rendered, channel=inbound.channel, provider=inbound.provider, meta=meta, **common)
+    return rows, rendered

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from core.runtime import Runtime, get_runtime, set_runtime
-from gateway import health, webhooks_console
+from gateway import health, webhooks_africastalking, webhooks_console
 from gateway.errors import AppError
 from gateway.metrics import install as install_metrics
 
@@ -24,4 +24,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     install_metrics(app)  # /metrics, request ids, per-route latency
     app.include_router(webhooks_console.router)
+    app.include_router(webhooks_africastalking.router)
     return app

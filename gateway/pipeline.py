@@ -1,4 +1,10 @@
-"""Inbound pipeline: store before ack (idempotently), hand to the engine, store and queue replies."""
+"""Inbound pipeline: store before ack (idempotently), hand to the engine, store and queue replies.
+
+SMS and WhatsApp: the inbound row is committed, a `gateway.jobs.process_contact` job is
+queued (one job id per inbound row) and the webhook is answered at once. USSD is
+synchronous: the engine runs in the request and the stored screen is the answer; a
+retried step (same session and text) finds the stored screen and changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from channels import console
-from channels.outbound import enqueue_sends, store_outbound
-from conversation.service import process_pending
+from channels.outbound import enqueue_sends, store_reply
+from conversation.service import process_pending, remember_rest
 from core import clock
+from core.i18n import translator
 from core.messages import Inbound, Reply
 from core.models import Contact, Direction, Message, MessageStatus
-from core.observability import count_inbound
 from core.phone import country_of
-from core.runtime import Runtime
+from core.runtime import Runtime, get_runtime
 
 
 @dataclass
@@ -24,6 +29,7 @@ class Stored:
     message_id: int
     contact_id: int
     duplicate: bool
+    status: str = MessageStatus.RECEIVED.value
 
 
 def upsert_contact(session: Session, phone: str, channel: str) -> Contact:
@@ -42,63 +48,104 @@ def upsert_contact(session: Session, phone: str, channel: str) -> Contact:
     return contact
 
 
+def _existing(session: Session, inbound: Inbound) -> Stored | None:
+    row = session.scalar(
+        select(Message).where(
+            Message.provider == inbound.provider, Message.provider_message_id == inbound.provider_message_id
+        )
+    )
+    if row is None:
+        return None
+    return Stored(row.id, row.contact_id or 0, True, row.status)
+
+
 def store_inbound(session: Session, inbound: Inbound) -> Stored:
     """Insert the inbound row; a repeated provider id returns the existing row, changing nothing."""
     if inbound.provider_message_id:
-        existing = session.scalar(
-            select(Message).where(
-                Message.provider == inbound.provider, Message.provider_message_id == inbound.provider_message_id
-            )
-        )
+        existing = _existing(session, inbound)
         if existing is not None:
-            count_inbound(inbound.channel, inbound.provider, "duplicate")
-            return Stored(existing.id, existing.contact_id or 0, True)
+            return existing
     contact = upsert_contact(session, inbound.sender, inbound.channel)
+    payload = dict(inbound.raw or {})
+    if inbound.button_id:
+        payload["_button_id"] = inbound.button_id
     row = Message(
         direction=Direction.IN.value, channel=inbound.channel, provider=inbound.provider,
         provider_message_id=inbound.provider_message_id, contact_id=contact.id,
         student_id=contact.active_student_id, phone=inbound.sender, service_number=inbound.recipient,
         text=inbound.text, status=MessageStatus.RECEIVED.value, ussd_session_id=inbound.ussd_session_id,
-        payload=inbound.raw or None, created_at=inbound.received_at,
+        payload=payload or None, created_at=inbound.received_at,
     )
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
-        existing = session.scalar(
-            select(Message).where(
-                Message.provider == inbound.provider, Message.provider_message_id == inbound.provider_message_id
-            )
-        )
-        count_inbound(inbound.channel, inbound.provider, "duplicate")
-        return Stored(existing.id, existing.contact_id or 0, True)
-    count_inbound(inbound.channel, inbound.provider, "stored")
+        return _existing(session, inbound)
     return Stored(row.id, contact.id, False)
 
 
-def replies_to(session: Session, message_id: int) -> list[Message]:
-    return list(
-        session.scalars(select(Message).where(Message.reply_to_id == message_id).order_by(Message.id))
-    )
+def replies_to(session: Session, message_id: int, channel: str | None = None) -> list[Message]:
+    query = select(Message).where(Message.reply_to_id == message_id)
+    if channel is not None:
+        query = query.where(Message.channel == channel)
+    return list(session.scalars(query.order_by(Message.id)))
+
+
+def make_deliver(runtime: Runtime):
+    """The `deliver` step `process_pending` calls: render, store, remember what waits for MORE."""
+
+    def deliver(session: Session, inbound: Message, reply: Reply) -> list[int]:
+        rows, rendered = store_reply(session, runtime.settings, inbound, reply)
+        if inbound.contact_id is not None:
+            remember_rest(session, inbound.contact_id, inbound.channel, rendered.rest)
+        return [r.id for r in rows]
+
+    return deliver
 
 
 def console_deliver(session: Session, inbound: Message, reply: Reply) -> list[int]:
-    """Render a reply for the inbound message's channel and store it as console outbound rows."""
-    rendered = console.render(reply, inbound.channel)
-    rows = store_outbound(
-        session, rendered, channel=inbound.channel, provider=console.PROVIDER, phone=inbound.phone,
-        contact_id=inbound.contact_id, student_id=inbound.student_id, reply_to_id=inbound.id,
-        ussd_session_id=inbound.ussd_session_id,
-    )
-    return [r.id for r in rows]
+    """Render a reply for the inbound message's channel exactly as a phone would; console rows."""
+    return make_deliver(get_runtime())(session, inbound, reply)
+
+
+def accept_message(runtime: Runtime, inbound: Inbound) -> Stored:
+    """SMS/WhatsApp: commit the row, then queue its handling. A retry of a row that was
+    stored but never handled (a crash before the enqueue) is queued again; the job id
+    keeps it to one job."""
+    with runtime.session() as session:
+        stored = store_inbound(session, inbound)
+    if stored.status == MessageStatus.RECEIVED.value:
+        runtime.queue.enqueue("gateway.jobs.process_contact", stored.contact_id, job_id=f"process-{stored.message_id}")
+    return stored
+
+
+def handle_ussd(runtime: Runtime, inbound: Inbound) -> str:
+    """One USSD step, answered in the request with the stored screen."""
+    with runtime.session() as session:
+        stored = store_inbound(session, inbound)
+    screen = _screen(runtime, stored.message_id)
+    if screen is None:
+        ids = process_pending(runtime, stored.contact_id, make_deliver(runtime))
+        enqueue_sends(runtime, ids)
+        screen = _screen(runtime, stored.message_id)
+    if screen is None:  # the engine gave nothing for this step: close the session politely
+        _ = translator(runtime.settings.default_language, "channels").gettext
+        return "END " + _("Sorry, something went wrong. Please dial again.")
+    return screen
+
+
+def _screen(runtime: Runtime, message_id: int) -> str | None:
+    with runtime.session() as session:
+        rows = replies_to(session, message_id, "ussd")
+        return rows[0].text if rows else None
 
 
 def handle_console(runtime: Runtime, inbound: Inbound) -> list[str]:
     """The console channel end to end, in the caller's process: returns the rendered replies."""
     with runtime.session() as session:
         stored = store_inbound(session, inbound)
-    if not stored.duplicate:
-        ids = process_pending(runtime, stored.contact_id, console_deliver)
+    if stored.status == MessageStatus.RECEIVED.value:
+        ids = process_pending(runtime, stored.contact_id, make_deliver(runtime))
         enqueue_sends(runtime, ids)
     with runtime.session() as session:
         return [m.text for m in replies_to(session, stored.message_id)]

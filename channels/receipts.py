@@ -1,0 +1,100 @@
+"""Delivery receipts and opt-outs: provider events applied to our rows, each exactly once.
+
+Every callback is recorded as a ProviderEvent under a unique (provider, kind, key), so
+a repeated callback changes nothing. Receipts arrive out of order (a `sent` after a
+`delivered`), so a status only moves forward.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from channels.base import StatusUpdate
+from core import clock
+from core.models import Contact, Direction, Message, MessageStatus, ProviderEvent
+from core.phone import mask
+
+log = logging.getLogger("somo.channels.receipts")
+
+RANK = {
+    MessageStatus.QUEUED.value: 0, MessageStatus.RETRYING.value: 1, MessageStatus.SENDING.value: 2,
+    MessageStatus.SENT.value: 3, MessageStatus.FAILED.value: 4, MessageStatus.DELIVERED.value: 5,
+    MessageStatus.READ.value: 6,
+}
+
+
+def record_event(session: Session, provider: str, kind: str, key: str, payload: dict[str, Any]) -> bool:
+    """Insert the event; False when it was seen before (a provider retry)."""
+    try:
+        with session.begin_nested():
+            session.add(ProviderEvent(provider=provider, kind=kind, dedupe_key=key[:200], payload=payload))
+    except IntegrityError:
+        return False
+    return True
+
+
+def apply_status(session: Session, provider: str, update: StatusUpdate, payload: dict[str, Any]) -> Message | None:
+    """Apply a receipt to the outbound row it names (if we know it yet); returns the row."""
+    key = f"{update.provider_message_id}:{update.status}:{update.error or ''}"
+    payload = {**payload, "_update": asdict(update)}
+    if not record_event(session, provider, "status", key, payload):
+        return None
+    row = session.scalar(
+        select(Message).where(
+            Message.provider == provider, Message.provider_message_id == update.provider_message_id,
+            Message.direction == Direction.OUT.value,
+        )
+    )
+    if row is None:
+        log.info("receipt for an unknown message", extra={"provider": provider, "id": update.provider_message_id})
+        return None
+    _advance(row, update)
+    if update.opted_out:
+        mark_opted_out(session, row.phone, reason=f"{provider}: {update.error}")
+    return row
+
+
+def _advance(row: Message, update: StatusUpdate) -> None:
+    if update.status is None or RANK.get(update.status, -1) <= RANK.get(row.status, -1):
+        return
+    row.status = update.status
+    if update.status == MessageStatus.FAILED.value:
+        row.error = update.error or row.error or "failed"
+    if update.status in (MessageStatus.DELIVERED.value, MessageStatus.READ.value) and row.delivered_at is None:
+        row.delivered_at = clock.now()
+
+
+def replay_early_receipts(session: Session, row: Message) -> None:
+    """A receipt can beat the send's own answer: apply any already recorded for this row."""
+    if not row.provider_message_id:
+        return
+    events = session.scalars(
+        select(ProviderEvent).where(
+            ProviderEvent.provider == row.provider, ProviderEvent.kind == "status",
+            ProviderEvent.dedupe_key.startswith(f"{row.provider_message_id}:", autoescape=True),
+        )
+    )
+    for event in events:
+        update = StatusUpdate(**(event.payload.get("_update") or {}))
+        if update.provider_message_id == row.provider_message_id:
+            _advance(row, update)
+
+
+def mark_opted_out(session: Session, phone: str | None, *, reason: str) -> bool:
+    """The provider says this number refuses our messages: stop sending until they opt in."""
+    if not phone:
+        return False
+    contact = session.scalar(select(Contact).where(Contact.phone == phone))
+    if contact is None:
+        return False
+    if not contact.opted_out:
+        contact.opted_out = True
+        contact.opted_out_at = clock.now()
+        log.info("contact opted out", extra={"phone": mask(phone), "reason": reason})
+    return True

@@ -1,0 +1,78 @@
+"""Africa's Talking webhooks: USSD (synchronous), inbound SMS, USSD session ends, delivery reports, opt-outs.
+
+Each route: verify the token (and source IP), parse, store, then answer. The USSD
+answer is the screen itself (`text/plain`, `CON `/`END `); the others answer 200 at
+once, AT re-posting inbound SMS until it gets one.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
+
+from channels import africastalking as at
+from channels.base import InvalidPayload
+from channels.receipts import apply_status, mark_opted_out, record_event
+from gateway.deps import RuntimeDep
+from gateway.errors import BadRequest
+from gateway.pipeline import accept_message, handle_ussd
+from gateway.security import verify_africastalking
+from gateway.webhooks_body import RawBody, parse_form
+
+router = APIRouter(prefix="/webhooks/africastalking", tags=["africastalking"])
+
+
+def _form(rt, request: Request, body: bytes) -> dict[str, str]:
+    client_ip = request.client.host if request.client else None
+    verify_africastalking(rt.settings, request.url.path, request.query_params.get("token"), client_ip)
+    return parse_form(body)
+
+
+def _parsed(parse, *args):
+    try:
+        return parse(*args)
+    except InvalidPayload as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+@router.post("/ussd", response_class=PlainTextResponse)
+def ussd(request: Request, body: RawBody, rt: RuntimeDep) -> PlainTextResponse:
+    form = _form(rt, request, body)
+    inbound = _parsed(at.parse_ussd, form, rt.settings.default_country)
+    return PlainTextResponse(handle_ussd(rt, inbound))
+
+
+@router.post("/sms", response_class=PlainTextResponse)
+def sms(request: Request, body: RawBody, rt: RuntimeDep) -> PlainTextResponse:
+    form = _form(rt, request, body)
+    inbound = _parsed(at.parse_sms, form, rt.settings.default_country)
+    accept_message(rt, inbound)
+    return PlainTextResponse("")
+
+
+@router.post("/ussd/events", response_class=PlainTextResponse)
+def ussd_events(request: Request, body: RawBody, rt: RuntimeDep) -> PlainTextResponse:
+    form = _form(rt, request, body)
+    event = _parsed(at.parse_ussd_end, form, rt.settings.default_country)
+    with rt.session() as session:
+        record_event(session, at.PROVIDER, "ussd_end", event["sessionId"], event)
+    return PlainTextResponse("")
+
+
+@router.post("/delivery", response_class=PlainTextResponse)
+def delivery(request: Request, body: RawBody, rt: RuntimeDep) -> PlainTextResponse:
+    form = _form(rt, request, body)
+    update = _parsed(at.parse_delivery, form)
+    with rt.session() as session:
+        apply_status(session, at.PROVIDER, update, form)
+    return PlainTextResponse("")
+
+
+@router.post("/optout", response_class=PlainTextResponse)
+def optout(request: Request, body: RawBody, rt: RuntimeDep) -> PlainTextResponse:
+    form = _form(rt, request, body)
+    phone = _parsed(at.parse_optout, form, rt.settings.default_country)
+    with rt.session() as session:
+        if record_event(session, at.PROVIDER, "optout", f"{form['senderId']}:{phone}", form):
+            mark_opted_out(session, phone, reason=f"africastalking opt-out from sender {form['senderId']}")
+    return PlainTextResponse("")
