@@ -1,19 +1,217 @@
-"""Entry point of the conversation engine (minimal foundation version; the conversation
-issue replaces the body, keeping the signature)."""
+"""The edge of the conversation machine: load state, ask the pure machine, apply its effects.
+
+`handle` is called once per stored inbound row, in arrival order, under the contact's lock
+(see `conversation.service`). It returns the Reply to send, or None to say nothing (an
+opted-out number, a flood past the rate limit). Order: teacher pre-handlers, STOP/START,
+rate limit, then the learner's state machine.
+"""
 
 from __future__ import annotations
 
+import importlib
+import logging
+import re
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.messages import Inbound, Option, Reply
+from conversation import commands, limits, machine, optout
+from conversation.commands import Command
+from conversation.lessons import LessonRunner
+from conversation.states import S
+from conversation.store import ConvState, StateStore
+from conversation.text import gettext_for, offered_languages
+from conversation.world import DbWorld, Facts
+from core import clock
+from core.i18n import LANGUAGES
+from core.messages import Inbound, Reply
+from core.models import Contact, Enrolment, Student
 from core.runtime import Runtime
 
+log = logging.getLogger("somo.conversation")
 
-def handle(runtime: Runtime, session: Session, inbound: Inbound, *, contact_id: int) -> Reply:
+# Handlers that may answer before the student machine: dotted paths to functions
+# `(runtime, session, inbound, contact) -> Reply | None`. Teacher commands (a sender whose
+# phone is a StaffUser.phone) plug in here; the first non-None reply wins.
+PRE_HANDLERS: list[str] = []
+
+IDLE_NEW_SESSION = timedelta(hours=1)  # a message after this pause starts a new session
+MAX_TEXT = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+
+
+def register_pre_handler(path: str) -> None:
+    if path not in PRE_HANDLERS:
+        PRE_HANDLERS.append(path)
+
+
+def clean_text(text: str | None) -> str:
+    """Control characters out, length capped: what the machine and the modes may rely on."""
+    return _CONTROL.sub(" ", text or "")[:MAX_TEXT].strip()
+
+
+def _pre_handlers() -> list[Callable]:
+    found = []
+    for path in PRE_HANDLERS:
+        module, _, name = path.rpartition(".")
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ModuleNotFoundError, AttributeError):
+            log.warning("pre-handler %s is not importable; skipped", path)
+    return found
+
+
+def handle(runtime: Runtime, session: Session, inbound: Inbound, *, contact_id: int) -> Reply | None:
     """Answer one inbound message from a known contact. Called once per stored inbound row."""
-    text = inbound.text.strip()
-    if not text:
-        return Reply(
-            "Welcome to Somo.", options=[Option("1", "Learn"), Option("2", "Help")], footer="Reply STOP to stop."
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise ValueError(f"conversation.engine.handle: contact {contact_id} does not exist")
+    text = clean_text(inbound.text)
+    for pre in _pre_handlers():
+        reply = pre(runtime, session, inbound, contact)
+        if reply is not None:
+            return reply
+    command = commands.parse(text, channel=inbound.channel)
+    student = current_student(session, contact)
+    lang = student.language if student is not None and student.language in LANGUAGES else "en"
+    if command is Command.STOP:
+        return optout.opt_out(session, contact, lang)
+    prefix = ""
+    if contact.opted_out:
+        if not optout.wants_start(command, text, inbound.channel):
+            return optout.while_out(inbound.channel, lang)
+        optout.opt_in(session, contact)
+        prefix, command, text = optout.welcome_back(lang), None, ""
+    wait = limits.seconds_to_wait(runtime, contact.id)
+    if wait > 0:
+        if inbound.channel == "ussd" or limits.first_warning(runtime, contact.id):
+            return limits.warning(wait, lang, contact.country, inbound.channel)
+        return None
+    if student is None:
+        student = new_student(session, contact, inbound.channel)
+    turn = Turn(runtime, session, contact, inbound)
+    reply = turn.run(student, text, command, force_new=bool(prefix))
+    if prefix:
+        reply.text = f"{prefix}\n{reply.text}"
+    return reply
+
+
+def current_student(session: Session, contact: Contact) -> Student | None:
+    """The learner this phone is on now (the first profile when none was picked)."""
+    if contact.active_student_id:
+        student = session.get(Student, contact.active_student_id)
+        if student is not None and student.active and student.contact_id == contact.id:
+            return student
+    student = session.scalar(
+        select(Student).where(Student.contact_id == contact.id, Student.active.is_(True)).order_by(Student.id).limit(1)
+    )
+    if student is not None:
+        contact.active_student_id = student.id
+    return student
+
+
+def new_student(session: Session, contact: Contact, channel: str) -> Student:
+    student = Student(contact_id=contact.id, name="", language="en", onboarded=False,
+                      preferred_channel=channel if channel in ("sms", "ussd", "whatsapp") else "sms")
+    session.add(student)
+    session.flush()
+    contact.active_student_id = student.id
+    return student
+
+
+class Turn:
+    """One inbound message's worth of work for one contact."""
+
+    def __init__(self, runtime: Runtime, session: Session, contact: Contact, inbound: Inbound):
+        self.runtime, self.session, self.contact, self.inbound = runtime, session, contact, inbound
+        self.store = StateStore(runtime, session)
+        self.country = contact.country or runtime.settings.default_country
+        self.lessons = LessonRunner(runtime, session, self)
+
+    def world(self, student: Student) -> DbWorld:
+        return DbWorld(self.session, self.contact.id, student.id, self.country, self.lessons.available_modes())
+
+    def facts(self, student: Student, st: ConvState, *, new_session: bool, switched: bool) -> Facts:
+        offered = offered_languages(self.country, self.runtime.settings.default_country)
+        enrolled = self.session.scalar(
+            select(Enrolment.id).where(Enrolment.student_id == student.id, Enrolment.active.is_(True)).limit(1)
+        ) is not None
+        lang = student.language if student.language in LANGUAGES else offered[0]
+        return Facts(student.id, student.name or "", lang, self.country, offered, student.onboarded, enrolled,
+                     bool(student.pin_hash), self.inbound.channel, new_session, switched, self.inbound.button_id)
+
+    def is_new_session(self, st: ConvState, text: str, command: Command | None) -> bool:
+        if self.inbound.channel == "ussd":
+            return text == "" and command is None
+        if command is not None or st.updated_at is None:
+            return False
+        idle = clock.now() - st.updated_at > IDLE_NEW_SESSION
+        shared = len([s for s in self.contact.students if s.onboarded and s.active]) > 1
+        return idle and (st.state == S.LESSON or shared)
+
+    def run(self, student: Student, text: str, command: Command | None, *, force_new: bool = False,
+            switched: bool = False, depth: int = 0) -> Reply:
+        st = self.store.load(student.id)
+        new_session = force_new or self.is_new_session(st, text, command)
+        facts = self.facts(student, st, new_session=new_session, switched=switched)
+        outcome = machine.step(st, machine.Event(text, command), facts, self.world(student))
+        return self.apply(student, outcome, facts, depth)
+
+    def apply(self, student: Student, outcome, facts: Facts, depth: int) -> Reply:
+        from conversation import effects as fx
+        from conversation.pins import hash_pin
+
+        st, reply = outcome.state, outcome.reply
+        for eff in outcome.effects:
+            if isinstance(eff, fx.SetLanguage):
+                student.language = eff.lang
+            elif isinstance(eff, fx.SetName):
+                student.name = eff.name
+            elif isinstance(eff, fx.SetPin):
+                student.pin_hash = hash_pin(eff.pin)
+            elif isinstance(eff, fx.Enrol):
+                self.enrol(student, eff.class_id)
+            elif isinstance(eff, fx.FinishOnboarding):
+                student.onboarded = True
+            elif isinstance(eff, fx.RunMode):
+                reply = self.lessons.run(student, st, eff, facts)
+            elif isinstance(eff, (fx.SwitchStudent, fx.AddStudent)) and depth == 0:
+                self.store.save(st)
+                student.last_active_at = clock.now()
+                return self.hand_over(eff, depth)
+        self.store.save(st)
+        student.last_active_at = clock.now()
+        if reply is None:
+            _ = gettext_for(facts.lang)
+            reply = Reply(_("Reply MENU for the menu."))
+        return reply
+
+    def hand_over(self, eff, depth: int) -> Reply:
+        """Another learner takes the phone: save this one, enter the machine for the other."""
+        from conversation import effects as fx
+
+        if isinstance(eff, fx.AddStudent):
+            other = new_student(self.session, self.contact, self.inbound.channel)
+            return self.run(other, "", None, depth=depth + 1)
+        other = self.session.get(Student, eff.student_id)
+        if other is None or other.contact_id != self.contact.id or not other.active:
+            raise ValueError(f"student {eff.student_id} is not a learner on contact {self.contact.id}")
+        self.contact.active_student_id = other.id
+        return self.run(other, "", None, switched=True, depth=depth + 1)
+
+    def enrol(self, student: Student, class_id: int) -> None:
+        exists = self.session.scalar(
+            select(Enrolment).where(Enrolment.student_id == student.id, Enrolment.class_id == class_id)
         )
-    return Reply(f"You said: {text[:100]}", footer="Reply MENU for the menu.")
+        if exists is None:
+            self.session.add(Enrolment(student_id=student.id, class_id=class_id))
+        else:
+            exists.active = True
+        from core.models import SchoolClass
+
+        klass = self.session.get(SchoolClass, class_id)
+        if klass is not None and student.school_id is None:
+            student.school_id = klass.school_id
+        self.session.flush()

@@ -5,23 +5,31 @@ USSD and the console, from an rq job for SMS and WhatsApp). The caller passes `d
 which renders a Reply for the channel and stores the outbound rows (this package never
 knows about providers); the returned ids are sent after commit.
 
-(Minimal foundation version; the conversation issue adds the per-contact lock with a
-fencing token, rate limits, and the real engine behind `engine.handle`.)
+One student, one order: the contact's lock (with a fencing token under Redis) is held while
+its RECEIVED rows are drained in id order, one unit of work per message. Whoever cannot get
+the lock may leave: the holder looks for new rows again after releasing it, so a row
+committed while the lock was held is never stranded.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conversation import engine
+from conversation.lock import ContactLock
+from conversation.store import FENCE, StaleState, max_version, run_after_commit, update_data
 from core.messages import Inbound, Reply
-from core.models import Direction, Message, MessageStatus
+from core.models import Contact, Direction, Message, MessageStatus
 from core.runtime import Runtime
 
+log = logging.getLogger("somo.conversation")
+
 Deliver = Callable[[Session, Message, Reply], list[int]]
+DEFAULT_WAIT_S = 5.0  # bounded: a USSD answer is due within seconds
 
 
 def inbound_from_row(row: Message) -> Inbound:
@@ -34,32 +42,88 @@ def inbound_from_row(row: Message) -> Inbound:
     )
 
 
-def process_pending(runtime: Runtime, contact_id: int, deliver: Deliver) -> list[int]:
-    """Handle every received inbound message of the contact in arrival order; return outbound ids."""
+def _pending(session: Session, contact_id: int) -> Message | None:
+    return session.scalar(
+        select(Message)
+        .where(Message.contact_id == contact_id, Message.direction == Direction.IN.value,
+               Message.status == MessageStatus.RECEIVED.value)
+        .order_by(Message.id)
+        .limit(1)
+    )
+
+
+def has_pending(runtime: Runtime, contact_id: int) -> bool:
+    with runtime.session() as session:
+        return _pending(session, contact_id) is not None
+
+
+def process_pending(runtime: Runtime, contact_id: int, deliver: Deliver, *, wait_s: float = DEFAULT_WAIT_S) -> list[int]:
+    """Handle every received inbound message of the contact in arrival order; return outbound ids.
+
+    Returns what it handled (possibly []) when another worker holds the contact past `wait_s`:
+    that worker handles our rows too.
+    """
     out: list[int] = []
     while True:
-        with runtime.session() as session:
-            row = session.scalar(
-                select(Message)
-                .where(
-                    Message.contact_id == contact_id,
-                    Message.direction == Direction.IN.value,
-                    Message.status == MessageStatus.RECEIVED.value,
-                )
-                .order_by(Message.id)
-                .limit(1)
-            )
-            if row is None:
-                return out
-            reply = engine.handle(runtime, session, inbound_from_row(row), contact_id=contact_id)
-            out.extend(deliver(session, row, reply))
-            row.status = MessageStatus.HANDLED.value
+        lock = ContactLock(runtime, contact_id, floor=lambda: _max_version(runtime, contact_id))
+        if not lock.acquire(wait_s):
+            return out
+        try:
+            out.extend(_drain(runtime, contact_id, deliver, lock))
+        finally:
+            lock.release()
+        if not has_pending(runtime, contact_id):
+            return out
+        wait_s = 0.0  # rows arrived as we let go: take them unless someone else already has
+
+
+def _max_version(runtime: Runtime, contact_id: int) -> int:
+    with runtime.session() as session:
+        return max_version(session, contact_id)
+
+
+def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLock) -> list[int]:
+    """One unit of work per message, each with a fresh fencing token, while we hold the lock."""
+    out: list[int] = []
+    while True:
+        token = lock.token()
+        if token is None:
+            log.warning("contact %s: the lock expired; leaving the rest to its new holder", contact_id)
+            return out
+        try:
+            with runtime.session() as session:
+                if token:
+                    session.info[FENCE] = token
+                row = _pending(session, contact_id)
+                if row is None:
+                    return out
+                reply = engine.handle(runtime, session, inbound_from_row(row), contact_id=contact_id)
+                contact = session.get(Contact, contact_id)
+                if contact is not None and contact.active_student_id:
+                    row.student_id = contact.active_student_id
+                ids = deliver(session, row, reply) if reply is not None else []
+                row.status = MessageStatus.HANDLED.value
+        except StaleState:
+            log.warning("contact %s: a newer worker wrote this state; leaving the rest to it", contact_id)
+            return out
+        out.extend(ids)
+        run_after_commit(session)
 
 
 def remember_rest(session: Session, contact_id: int, channel: str, rest: str | None) -> None:
-    """Keep what did not fit in the last reply, for MORE (SMS/WhatsApp) or 98 (USSD).
+    """Keep what did not fit in the last reply, for MORE/ZAIDI (SMS/WhatsApp) or 98 (USSD).
 
-    Called by the gateway's deliver step after rendering. (Foundation: a no-op; the
-    conversation issue stores it in the contact's state.)
+    Called by the gateway's deliver step after rendering, in the same unit of work.
     """
-    return None
+    contact = session.get(Contact, contact_id)
+    if contact is None or not contact.active_student_id:
+        return
+
+    def keep(data: dict) -> None:
+        rests = data.setdefault("rest", {})
+        if rest:
+            rests[channel] = rest[:4000]
+        else:
+            rests.pop(channel, None)
+
+    update_data(session, contact.active_student_id, keep)

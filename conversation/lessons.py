@@ -1,0 +1,118 @@
+"""Running a learning mode for the machine's `RunMode` effect.
+
+Each mode keeps its own state in `ctx.data`; we persist it in the conversation state under
+`data["modes"][<mode>] = {"pack", "topic", "data"}`, so every learner profile has its own
+and a lesson continues on whichever channel the student picks it up. `data["last"]` names
+the lesson in progress (with the mode's progress label) for "continue where I left off".
+A mode that fails is rolled back to a savepoint and the student is sent to the menu.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from conversation import effects as fx
+from conversation import menus
+from conversation.states import S, check
+from conversation.store import ConvState, after_commit
+from conversation.text import gettext_for
+from conversation.world import MODE_NAMES, Facts
+from core import clock
+from core.messages import Reply
+from core.models import Enrolment, Student
+from core.runtime import Runtime
+from modes.base import ModeContext
+from rag.store import get_pack
+
+log = logging.getLogger("somo.conversation")
+
+MODES_EXTRA = "conversation.modes"  # runtime.extras key: a {name: Mode} mapping (tests, demos)
+
+
+def mode_lookup(runtime: Runtime) -> Callable[[str], Any]:
+    """Where modes come from: an injected mapping on the runtime, else `modes.registry`."""
+    injected = runtime.extras.get(MODES_EXTRA)
+    if injected is not None:
+        return injected.get
+    try:
+        from modes.registry import get_mode
+    except ModuleNotFoundError:
+        return lambda name: None
+
+    def lookup(name: str):
+        try:
+            return get_mode(name)
+        except (KeyError, LookupError, ValueError):
+            return None
+
+    return lookup
+
+
+class LessonRunner:
+    def __init__(self, runtime: Runtime, session: Session, turn):
+        self.runtime, self.session, self.turn = runtime, session, turn
+        self.lookup = mode_lookup(runtime)
+
+    def available_modes(self) -> tuple[str, ...]:
+        return tuple(name for name in MODE_NAMES if self.lookup(name) is not None)
+
+    def _class_id(self, student: Student) -> int | None:
+        return self.session.scalar(
+            select(Enrolment.class_id).where(Enrolment.student_id == student.id, Enrolment.active.is_(True))
+            .order_by(Enrolment.id).limit(1)
+        )
+
+    def _to_menu(self, st: ConvState, student: Student, facts: Facts, note: str) -> Reply:
+        check(S.LESSON, S.MENU)
+        reply = menus.main_menu(st, facts, self.turn.world(student), note)
+        menus.show(st, S.MENU, reply)
+        return reply
+
+    def run(self, student: Student, st: ConvState, eff: fx.RunMode, facts: Facts) -> Reply:
+        _ = gettext_for(facts.lang)
+        mode, pack = self.lookup(eff.mode), get_pack(self.session, eff.pack)
+        if mode is None or pack is None or pack.topic(eff.topic) is None:
+            st.data.pop("last", None)
+            return self._to_menu(st, student, facts, _("That lesson is not available now."))
+        slots = st.data.setdefault("modes", {})
+        slot = copy.deepcopy(slots.get(eff.mode))  # the mode mutates a copy: a failure leaves no trace
+        action = eff.action
+        if action == "start" or not (slot and slot.get("pack") == eff.pack and slot.get("topic") == eff.topic):
+            action, slot = "start", {"pack": eff.pack, "topic": eff.topic, "data": {}}
+        ctx = ModeContext(runtime=self.runtime, session=self.session, student=student, lang=facts.lang,
+                          channel=facts.channel, pack=pack, topic_id=eff.topic, data=slot["data"], now=clock.now(),
+                          class_id=self._class_id(student))
+        try:
+            with self.session.begin_nested():
+                if action == "start":
+                    result = mode.start(ctx)
+                elif action == "resume":
+                    result = mode.resume(ctx)
+                else:
+                    result = mode.handle(ctx, eff.text)
+        except Exception:  # noqa: BLE001 - a mode bug must not lose the student's turn
+            log.exception("mode %s failed on %s/%s", eff.mode, eff.pack, eff.topic)
+            return self._to_menu(st, student, facts, _("Sorry, something went wrong in this lesson."))
+        for path, args in result.jobs:
+            after_commit(self.session, lambda p=path, a=args: self.runtime.queue.enqueue(p, *a))
+        st.mode, st.pack, st.topic = eff.mode, eff.pack, eff.topic
+        step = ctx.data.get("step")
+        st.step = step if isinstance(step, int) else 0
+        if result.done:
+            slots.pop(eff.mode, None)
+            st.data.pop("last", None)
+            menu = self._to_menu(st, student, facts, "")
+            return Reply("\n".join(p for p in (result.reply.text, menu.text) if p), options=menu.options,
+                         footer=menu.footer, meta=dict(result.reply.meta))
+        slots[eff.mode] = slot
+        title = pack.text(pack.topic(eff.topic).title, facts.lang)
+        st.data["last"] = {"mode": eff.mode, "pack": eff.pack, "topic": eff.topic,
+                           "label": result.progress_label or title}
+        st.state = S.LESSON
+        return result.reply

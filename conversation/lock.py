@@ -1,0 +1,93 @@
+"""One student, one order: a per-contact lock with a fencing token.
+
+With Redis the lock is `SET NX PX` on a per-contact key (shared by every worker), and each
+holder takes a fresh fencing token from a per-contact counter; state writes carry the token
+(see `conversation.store`), so a holder that outlived its lock cannot overwrite newer state.
+Without Redis (the embedded default: one process) a process-local lock per contact does the
+same job and the state version serves as an optimistic check.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from core.runtime import Runtime
+
+LOCK_TTL_MS = 60_000  # longer than any one message takes (the USSD path has no slow calls)
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# Only the holder gets a token: check ownership, extend the lock, then count up (atomic).
+_TOKEN = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+local floor = tonumber(ARGV[3])
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current < floor then redis.call('SET', KEYS[2], floor) end
+return redis.call('INCR', KEYS[2])
+"""
+
+_local_locks: dict[int, threading.Lock] = {}
+_local_guard = threading.Lock()
+
+
+def _local_lock(contact_id: int) -> threading.Lock:
+    with _local_guard:
+        return _local_locks.setdefault(contact_id, threading.Lock())
+
+
+class ContactLock:
+    """`acquire(wait_s)` takes the lock (False when not in time); `token()` draws a fencing token.
+
+    Draw one token per unit of work: state rows only accept a token newer than their version.
+    """
+
+    def __init__(self, runtime: Runtime, contact_id: int, *, floor: Callable[[], int] | None = None):
+        self.runtime = runtime
+        self.contact_id = contact_id
+        self.redis = runtime.redis
+        self.key = f"somo:lock:contact:{contact_id}"
+        self.fence_key = f"somo:fence:contact:{contact_id}"
+        self.value = uuid.uuid4().hex
+        self.floor = floor  # the newest state version in the database: tokens must exceed it
+        self._floor_value = 0
+        self.held = False
+
+    def acquire(self, wait_s: float) -> bool:
+        if self.redis is None:
+            self.held = _local_lock(self.contact_id).acquire(timeout=max(0.0, wait_s))
+            return self.held
+        deadline = time.monotonic() + max(0.0, wait_s)
+        delay = 0.01
+        while True:
+            if self.redis.set(self.key, self.value, nx=True, px=LOCK_TTL_MS):
+                self.held = True
+                self._floor_value = self.floor() if self.floor else 0  # Redis may have lost its counter
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def token(self) -> int | None:
+        """A fresh fencing token (0 without Redis: the state version then serves), None if the lock was lost."""
+        if self.redis is None:
+            return 0 if self.held else None
+        script = self.runtime.extra("conversation.lock_token", lambda rt: rt.redis.register_script(_TOKEN))
+        value = int(script(keys=[self.key, self.fence_key], args=[self.value, LOCK_TTL_MS, self._floor_value]))
+        return None if value < 0 else value
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        if self.redis is None:
+            _local_lock(self.contact_id).release()
+            return
+        script = self.runtime.extra("conversation.lock_release", lambda rt: rt.redis.register_script(_RELEASE))
+        script(keys=[self.key], args=[self.value])

@@ -1,0 +1,210 @@
+"""Conversation state: a hot copy in Redis (one GET of a JSON blob, with a TTL), written
+through to PostgreSQL (`ConversationState`), which is the truth when Redis is empty.
+
+Writes are fenced: a lock holder writes with its fencing token, and the row is only
+updated while its version is below the token, so a holder whose lock expired (a paused
+worker) cannot overwrite a newer holder's state. The Redis copy is deleted before the
+database write and set again only after commit, so a crash in between leaves Redis empty
+(and the database is read), never stale.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.models import ConversationState, Student
+from core.runtime import Runtime
+
+log = logging.getLogger("somo.conversation")
+
+AFTER_COMMIT = "conversation.after_commit"  # session.info key: callables run after commit
+SAVED = "conversation.saved"  # session.info key: {student_id: ConvState} saved in this unit of work
+FENCE = "conversation.fence"  # session.info key: the lock holder's fencing token
+
+# Redis: set the blob unless the one there is newer (a late, stale writer loses).
+_SET_IF_NEWER = """
+local old = redis.call('GET', KEYS[1])
+if old then
+  local ok, decoded = pcall(cjson.decode, old)
+  if ok and tonumber(decoded['version']) and tonumber(decoded['version']) > tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))
+return 1
+"""
+
+
+class StaleState(RuntimeError):
+    """A newer lock holder has written this student's state; this unit of work must roll back."""
+
+
+@dataclass
+class ConvState:
+    student_id: int
+    state: str = "new"
+    mode: str | None = None
+    pack: str | None = None
+    topic: str | None = None
+    step: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+    updated_at: datetime | None = None
+
+    def copy(self) -> ConvState:
+        return copy.deepcopy(self)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["updated_at"] = self.updated_at.isoformat() if self.updated_at else None
+        return json.dumps(d, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> ConvState:
+        d = json.loads(raw)
+        d["updated_at"] = datetime.fromisoformat(d["updated_at"]) if d.get("updated_at") else None
+        return cls(**d)
+
+
+def key(student_id: int) -> str:
+    return f"somo:conv:{student_id}"
+
+
+def after_commit(session: Session, action) -> None:
+    session.info.setdefault(AFTER_COMMIT, []).append(action)
+
+
+def run_after_commit(session: Session) -> None:
+    for action in session.info.pop(AFTER_COMMIT, []):
+        try:
+            action()
+        except Exception:  # noqa: BLE001 - the commit stands; Redis catches up on the next load
+            log.exception("after-commit action failed")
+
+
+class StateStore:
+    def __init__(self, runtime: Runtime, session: Session):
+        self.runtime = runtime
+        self.session = session
+        self.redis = runtime.redis
+        self.ttl = runtime.settings.state_ttl_s
+
+    def load(self, student_id: int) -> ConvState:
+        if self.redis is not None:
+            try:
+                raw = self.redis.get(key(student_id))
+            except Exception:  # noqa: BLE001 - Redis down: the database copy serves
+                log.warning("redis unavailable, reading state from the database")
+                raw = None
+            if raw:
+                try:
+                    return ConvState.from_json(raw)
+                except (ValueError, TypeError, KeyError):
+                    log.warning("unreadable hot state for student %s, using the database", student_id)
+        st = self.load_from_db(student_id)
+        if self.redis is not None and st.version:
+            self._set_hot(st)
+        return st
+
+    def load_from_db(self, student_id: int) -> ConvState:
+        row = self.session.execute(
+            select(ConversationState.state, ConversationState.mode, ConversationState.pack,
+                   ConversationState.topic, ConversationState.step, ConversationState.data,
+                   ConversationState.version, ConversationState.updated_at)
+            .where(ConversationState.student_id == student_id)
+        ).first()
+        if row is None:
+            return ConvState(student_id=student_id)
+        return ConvState(student_id=student_id, state=row.state, mode=row.mode, pack=row.pack, topic=row.topic,
+                         step=row.step, data=copy.deepcopy(row.data or {}), version=row.version,
+                         updated_at=row.updated_at)
+
+    def save(self, st: ConvState) -> ConvState:
+        """Write through to the database (fenced), and to Redis after commit. Returns the saved state."""
+        token = self.session.info.get(FENCE) or st.version + 1
+        if token <= st.version:
+            raise StaleState(f"fencing token {token} is not newer than state version {st.version}")
+        saved = st.copy()
+        saved.version, saved.updated_at = token, clock.now()
+        self._drop_hot(st.student_id)
+        values = dict(state=saved.state, mode=saved.mode, pack=saved.pack, topic=saved.topic, step=saved.step,
+                      data=saved.data, version=token, updated_at=saved.updated_at)
+        result = self.session.execute(
+            update(ConversationState)
+            .where(ConversationState.student_id == st.student_id, ConversationState.version < token)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 0:
+            exists = self.session.scalar(
+                select(func.count()).select_from(ConversationState)
+                .where(ConversationState.student_id == st.student_id)
+            )
+            if exists:
+                raise StaleState(f"student {st.student_id}: a newer writer holds version >= {token}")
+            try:
+                with self.session.begin_nested():
+                    self.session.execute(insert(ConversationState).values(student_id=st.student_id, **values))
+            except IntegrityError as exc:
+                raise StaleState(f"student {st.student_id}: state created concurrently") from exc
+        self.session.info.setdefault(SAVED, {})[st.student_id] = saved
+        if self.redis is not None:
+            after_commit(self.session, lambda: self._set_hot(saved))
+        return saved
+
+    def _set_hot(self, st: ConvState) -> None:
+        try:
+            script = self.runtime.extra("conversation.set_if_newer", lambda rt: rt.redis.register_script(_SET_IF_NEWER))
+            script(keys=[key(st.student_id)], args=[st.to_json(), st.version, self.ttl])
+        except Exception:  # noqa: BLE001
+            log.warning("could not write the hot state of student %s", st.student_id)
+
+    def _drop_hot(self, student_id: int) -> None:
+        if self.redis is None:
+            return
+        try:
+            self.redis.delete(key(student_id))
+        except Exception:  # noqa: BLE001
+            log.warning("could not drop the hot state of student %s", student_id)
+
+
+def max_version(session: Session, contact_id: int) -> int:
+    """The newest state version among a contact's students (fencing tokens must exceed it)."""
+    return int(session.scalar(
+        select(func.coalesce(func.max(ConversationState.version), 0))
+        .join(Student, Student.id == ConversationState.student_id)
+        .where(Student.contact_id == contact_id)
+    ) or 0)
+
+
+def update_data(session: Session, student_id: int, change) -> None:
+    """Change a student's `data` without a new version (e.g. the text kept for MORE).
+
+    Inside a turn it edits the state this unit of work saved (its Redis write, after commit,
+    carries the change); outside one it edits the database row and drops the hot copy.
+    """
+    saved = session.info.get(SAVED, {}).get(student_id)
+    if saved is None:
+        from core.runtime import get_runtime
+
+        saved = StateStore(get_runtime(), session).load_from_db(student_id)
+        if not saved.version:
+            return
+        StateStore(get_runtime(), session)._drop_hot(student_id)
+    change(saved.data)
+    session.execute(
+        update(ConversationState)
+        .where(ConversationState.student_id == student_id, ConversationState.version == saved.version)
+        .values(data=copy.deepcopy(saved.data))
+        .execution_options(synchronize_session=False)
+    )
