@@ -25,4 +25,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     install_metrics(app)  # /metrics, request ids, per-route latency
     app.include_router(webhooks_console.router)
     app.include_router(webhooks_africastalking.router)
+    from admin.app import mount_admin  # the web admin (/admin), the API (/api/v1) and the simulator (/)
+
+    mount_admin(app)
     return app
