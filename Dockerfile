@@ -11,7 +11,9 @@ COPY gateway gateway
 COPY admin admin
 COPY locales locales
 COPY migrations migrations
-RUN pip install --no-cache-dir . && mkdir -p /data && useradd --system somo && chown somo /data
+# Editable, so core/i18n.py and core/migrate.py find locales/, migrations/ and alembic.ini beside the code.
+RUN pip install --no-cache-dir -e . && mkdir -p /data && useradd --system --uid 999 somo && chown somo /data
 USER somo
-EXPOSE 8000
+# 8000: the API (/metrics merges its uvicorn workers); 9101: a worker's own /metrics (somo worker --metrics-port)
+EXPOSE 8000 9101
 CMD ["somo", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "4"]

@@ -22,6 +22,7 @@ from channels.registry import adapter_for
 from channels.sms import segment_info
 from core import clock
 from core.models import Contact, Message, MessageStatus
+from core.observability import count_job_failure, count_job_retry, count_outbound, count_segments
 from core.runtime import Runtime, get_runtime
 from core.settings import Settings
 
@@ -88,6 +89,7 @@ def _claim_and_plan(runtime: Runtime, message_id: int) -> Plan | None:
             return plan_send(session, runtime.settings, row)
         except Refused as exc:
             row.status, row.error = MessageStatus.FAILED.value, str(exc)
+            count_outbound(row.channel, row.provider, "refused")
             log.info("send refused", extra={"message_id": message_id, "reason": str(exc)})
             return None
 
@@ -148,8 +150,17 @@ def _record_success(runtime: Runtime, message_id: int, result: SendResult) -> No
         row.sent_at = clock.now()
         if result.status == MessageStatus.DELIVERED.value:
             row.delivered_at = clock.now()
+        observe_sent(row)
         session.flush()
         replay_early_receipts(session, row)
+
+
+def observe_sent(row: Message) -> None:
+    """Metrics for a send the provider accepted: the status, and the SMS segments it costs."""
+    count_outbound(row.channel, row.provider, row.status)
+    if row.channel == "sms":
+        segments, encoding = segment_info(row.text)
+        count_segments(encoding, row.provider, segments)
 
 
 def backoff_seconds(settings: Settings, attempts: int, retry_after: float | None) -> float:
@@ -173,6 +184,8 @@ def _record_failure(runtime: Runtime, message_id: int, exc: SendError) -> None:
             if exc.retryable:
                 row.error = f"gave up after {row.attempts} attempts: {row.error}"
         attempts = row.attempts
+        count_outbound(row.channel, row.provider, row.status)
+        (count_job_retry if retry_at is not None else count_job_failure)("channels.jobs.send_message")
     log.info("send failed", extra={"message_id": message_id, "retryable": exc.retryable, "error": str(exc)[:200]})
     if retry_at is not None:
         runtime.queue.enqueue("channels.jobs.send_message", message_id, at=retry_at,

@@ -68,7 +68,7 @@ def cmd_worker(args) -> int:
             raise CliError(f"--metrics-port {args.metrics_port}: {exc.strerror or exc}") from exc
     queues = [rt.queue.rq_queue(name) for name in names]
     worker = ObservedWorker(queues, connection=rt.redis)
-    worker.work(with_scheduler=True, burst=args.burst, logging_level="WARNING")
+    worker.work(with_scheduler=not args.no_scheduler, burst=args.burst, logging_level="WARNING")
     return 0
 
 
@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queues", default="")
     p.add_argument("--burst", action="store_true", help="stop when the queues are empty")
     p.add_argument("--metrics-port", type=int, default=0, help="serve this worker's /metrics on this port")
+    p.add_argument("--no-scheduler", action="store_true",
+                   help="leave delayed jobs and retries to the scheduler process (see docs/operations.md)")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("db", help="database: somo db upgrade")

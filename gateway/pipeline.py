@@ -20,6 +20,7 @@ from core import clock
 from core.i18n import translator
 from core.messages import Inbound, Reply
 from core.models import Contact, Direction, Message, MessageStatus
+from core.observability import count_inbound
 from core.phone import country_of
 from core.runtime import Runtime, get_runtime
 
@@ -64,6 +65,7 @@ def store_inbound(session: Session, inbound: Inbound) -> Stored:
     if inbound.provider_message_id:
         existing = _existing(session, inbound)
         if existing is not None:
+            count_inbound(inbound.channel, inbound.provider, "duplicate")
             return existing
     contact = upsert_contact(session, inbound.sender, inbound.channel)
     payload = dict(inbound.raw or {})
@@ -80,7 +82,9 @@ def store_inbound(session: Session, inbound: Inbound) -> Stored:
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
+        count_inbound(inbound.channel, inbound.provider, "duplicate")
         return _existing(session, inbound)
+    count_inbound(inbound.channel, inbound.provider, "stored")
     return Stored(row.id, contact.id, False)
 
 
@@ -109,13 +113,24 @@ def console_deliver(session: Session, inbound: Message, reply: Reply) -> list[in
 
 
 def accept_message(runtime: Runtime, inbound: Inbound) -> Stored:
-    """SMS/WhatsApp: commit the row, then queue its handling. A retry of a row that was
-    stored but never handled (a crash before the enqueue) is queued again; the job id
-    keeps it to one job."""
+    """SMS/WhatsApp: commit the row, then queue its handling."""
+    return accept_messages(runtime, [inbound])[0]
+
+
+def accept_messages(runtime: Runtime, inbounds: list[Inbound], on_session=None) -> list[Stored]:
+    """Commit every row of one webhook together (all or nothing), then queue their handling.
+
+    A retry of a row that was stored but never handled (a crash before the enqueue) is
+    queued again; the job id keeps it to one job. `on_session(session)` writes anything
+    else the webhook carries (status receipts) in the same transaction.
+    """
     with runtime.session() as session:
-        stored = store_inbound(session, inbound)
-    if stored.status == MessageStatus.RECEIVED.value:
-        runtime.queue.enqueue("gateway.jobs.process_contact", stored.contact_id, job_id=f"process-{stored.message_id}")
+        stored = [store_inbound(session, inbound) for inbound in inbounds]
+        if on_session is not None:
+            on_session(session)
+    for item in stored:
+        if item.status == MessageStatus.RECEIVED.value:
+            runtime.queue.enqueue("gateway.jobs.process_contact", item.contact_id, job_id=f"process-{item.message_id}")
     return stored
 
 
