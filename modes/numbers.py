@@ -18,7 +18,7 @@ MAX_LEN = 120  # longer text is not a number a student typed as an answer
 MAX_DIGITS = 40  # keeps Fraction arithmetic cheap on hostile input
 
 # Currency marks and units that may surround a number; the unit is kept (a wrong unit is wrong).
-_CURRENCY = r"(?:ksh|kshs|kes|sh|shs|shillings?|shilingi|ugx|tsh|tzs|zmw|kwacha|usd|\$)"
+_CURRENCY = r"(?:shillings|shilling|shilingi|kwacha|kshs|ksh|kes|shs|sh|ugx|tsh|tzs|zmw|usd|\$)"
 _UNIT_ALIASES = {
     "sm": "cm", "cms": "cm", "centimetres": "cm", "centimeters": "cm", "centimetre": "cm", "centimeter": "cm",
     "sentimita": "cm", "mita": "m", "metres": "m", "meters": "m", "metre": "m", "meter": "m", "mm": "mm",
@@ -166,7 +166,8 @@ def parse_quantity(text: str, lang: str = "en") -> Quantity | None:
     if not isinstance(text, str) or len(text) > MAX_LEN:
         return None
     t = fold(text).rstrip(".!?").strip()
-    t = re.sub(r"^(?:the answer is|answer|jibu ni|jibu|ni|it is|it's|=)\s*[:=]?\s*", "", t)
+    t = re.sub(r"^(?:(?:the answer is|answer|jibu ni|jibu|ni|it is|it's)\b\s*[:=]?|=)\s*", "", t)
+    t = re.sub(r"^(?:minus|negative|hasi)\s+(?=[\d.])", "-", t)
     t = re.sub(r"(\d)\s*%", r"\1%", t)
     if not t:
         return None

@@ -142,6 +142,8 @@ def _sw_integer(toks: list[str]) -> int | None:
 
 
 def _integer(toks: list[str]) -> int | None:
+    if len(toks) == 1 and toks[0].isdigit() and len(toks[0]) <= 12:  # "3 over 4"
+        return int(toks[0])
     value = _en_integer(toks)
     return value if value is not None else _sw_integer(toks)
 
