@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from core.runtime import Runtime, get_runtime, set_runtime
-from gateway import health, webhooks_africastalking, webhooks_console
+from gateway import health, webhooks_africastalking, webhooks_console, webhooks_twilio, webhooks_whatsapp
 from gateway.errors import AppError
 from gateway.metrics import install as install_metrics
 
@@ -25,6 +25,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     install_metrics(app)  # /metrics, request ids, per-route latency
     app.include_router(webhooks_console.router)
     app.include_router(webhooks_africastalking.router)
+    app.include_router(webhooks_twilio.router)
+    app.include_router(webhooks_whatsapp.router)
     from admin.app import mount_admin  # the web admin (/admin), the API (/api/v1) and the simulator (/)
 
     mount_admin(app)
