@@ -1,0 +1,131 @@
+"""Complete lessons end to end through the gateway's console route, as the phone simulator
+and `somo chat` use it, over SMS, USSD and WhatsApp in English and Kiswahili; the stored
+progress must match what the student did."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from core.models import Contact, LessonProgress, PracticeAttempt, SkillMastery, Student
+from core.runtime import set_runtime
+from gateway.app import create_app
+from rag.store import save_pack
+from tests import factories
+from tests.conftest import make_runtime
+
+_ids = itertools.count(1)
+NEXT = {"en": "NEXT", "sw": "ENDELEA"}
+LANG_CHOICE = {"en": "1", "sw": "2"}
+
+
+class Student_:
+    def __init__(self, client: TestClient, channel: str):
+        self.client, self.channel, self.session = client, channel, f"e2e-{next(_ids)}"
+        self.phone = client.phone
+        self.screens: list[str] = []
+
+    def send(self, text: str) -> str:
+        """What the student sees after `text` (every page of a long USSD screen)."""
+        pages = [self._post(text)]
+        while self.channel == "ussd" and "\n98 " in pages[-1]:
+            pages.append(self._post("98"))
+        return "\n".join(pages)
+
+    def _post(self, text: str) -> str:
+        r = self.client.post("/webhooks/console", json={"phone": self.phone, "text": text, "channel": self.channel,
+                                                         "session_id": self.session,
+                                                         "message_id": f"m-{next(_ids)}"})
+        assert r.status_code == 200, r.text
+        screen = "\n".join(r.json()["replies"])
+        self.screens.append(screen)
+        return screen
+
+    def seen(self) -> str:
+        return "\n".join(self.screens)
+
+
+@pytest.fixture
+def rt(db_url, tmp_path):
+    """The test runtime without the inbound rate limit: its process-local buckets are keyed by
+    contact id, which restarts at 1 in every test, so one test's lesson would throttle the next."""
+    runtime = make_runtime(db_url, tmp_path=tmp_path, rate_limit_per_minute=0)
+    previous = set_runtime(runtime)
+    yield runtime
+    set_runtime(previous)
+    runtime.close()
+
+
+@pytest.fixture
+def client(rt, pack):
+    """The gateway app, and one enrolled student who has not been onboarded yet."""
+    phone = f"+2547{next(_ids) + 20_000_000:08d}"
+    with rt.session() as s:
+        save_pack(s, pack)
+        klass = factories.school_class(s, school=factories.school(s), pack="mini-math")
+        factories.student(s, phone=phone, klass=klass, language="en", onboarded=False)
+    with TestClient(create_app(rt)) as c:
+        c.phone = phone
+        yield c
+
+
+def _to_teach(st: Student_, lang: str) -> str:
+    st.send("" if st.channel == "ussd" else "hi")
+    st.send(LANG_CHOICE[lang])  # language
+    st.send("1")  # consent
+    st.send("1")  # Mathematics
+    st.send("1")  # Adding fractions
+    return st.send("1")  # learn step by step
+
+
+@pytest.mark.parametrize("channel", ["sms", "ussd", "whatsapp"])
+@pytest.mark.parametrize("lang", ["en", "sw"])
+def test_complete_lesson(rt, client, channel, lang):
+    PHONE = client.phone  # noqa: N806
+    st = Student_(client, channel)
+    step = {"en": "Step", "sw": "Hatua"}[lang]
+    screen = _to_teach(st, lang)
+    assert f"{step} 1/6" in screen, st.seen()
+    assert f"{step} 2/6" in st.send(NEXT[lang])
+    assert f"{step} 3/6" in st.send("1")
+    screen = st.send("1")
+    assert f"{step} 4/6" in screen and ("1/4 + 2/4" in screen)
+    skip = st.send(NEXT[lang])  # a skip attempt: refused, still on the practice question
+    assert f"{step} 4/6" in skip and {"en": "Answer the question first", "sw": "Jibu swali kwanza"}[lang] in skip
+    screen = st.send({"en": "three quarters", "sw": "robo tatu"}[lang])
+    assert {"en": "Correct!", "sw": "Sahihi!"}[lang] in screen
+    screen = st.send("1")
+    assert f"{step} 5/6" in screen and "3/4" in screen
+    st.send("b")
+    screen = st.send(NEXT[lang])
+    assert f"{step} 6/6" in screen, st.seen()
+    with rt.session() as s:
+        contact = s.scalar(select(Contact).where(Contact.phone == PHONE))
+        student = s.get(Student, contact.active_student_id)
+        assert student.language == lang
+        p = s.scalar(select(LessonProgress).where(LessonProgress.student_id == student.id))
+        assert (p.pack, p.topic, p.mode, p.step, p.steps_total) == ("mini-math", "fractions-add", "teach", 6, 6)
+        assert p.completed_at is not None and p.time_spent_s >= 0
+        attempts = s.scalars(select(PracticeAttempt).order_by(PracticeAttempt.id)).all()
+        assert [(a.question_key, a.correct, a.first_attempt) for a in attempts] == [
+            ("fractions-add:practice:0", True, True), ("fractions-add:quiz:0", True, True)]
+        sm = s.scalar(select(SkillMastery).where(SkillMastery.student_id == student.id))
+        assert sm.attempts == 2 and sm.correct == 2 and p.mastery == pytest.approx(
+            (sm.p_known + 0.2) / 2, abs=1e-3)  # the topic's two skills: one practised, one at its prior
+        assert student.streak_days == 1
+
+
+def test_dropped_ussd_session_resumes_on_the_same_step(rt, client):
+    st = Student_(client, "ussd")
+    _to_teach(st, "en")
+    st.send("1")
+    assert "Step 3/6" in st.send("1")
+    st.session = "e2e-new-dial"  # the network dropped the session; the student dials again
+    screen = st.send("")
+    assert "Continue Adding fractions, step 3 of 6?" in screen  # the mode's progress label
+    assert "Step 3/6" in st.send("1"), st.seen()
+    with rt.session() as s:
+        assert s.scalar(select(LessonProgress.step)) == 3
