@@ -117,10 +117,11 @@ def recipients(session: Session, broadcast: Broadcast) -> list[tuple[Student, Co
         enrolled = select(Enrolment.student_id).join(SchoolClass, SchoolClass.id == Enrolment.class_id).where(
             SchoolClass.school_id == broadcast.school_id, Enrolment.active)
         who = or_(Student.school_id == broadcast.school_id, Student.id.in_(enrolled))
-    return list(session.execute(
+    rows = session.execute(
         select(Student, Contact).join(Contact, Contact.id == Student.contact_id)
         .where(who, Student.active, Contact.opted_out.is_(False)).order_by(Student.id)
-    ).tuples())
+    )
+    return [(student, contact) for student, contact in rows]
 
 
 def channel_for(student: Student, contact: Contact, now: datetime) -> str:

@@ -1,0 +1,118 @@
+"""Broadcasts: compose from the admin, fan out to the right students, count what happened."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from admin import broadcasts as service
+from core import clock
+from core.models import Broadcast, BroadcastRecipient, Contact, Message, SchoolClass
+from tests import factories
+from tests.admin.conftest import signed_in
+
+
+def _class_with_students(rt, world):
+    with rt.session() as s:
+        klass = s.get(SchoolClass, world.a.class_id)
+        sms = factories.student(s, phone="+254700000160", name="Sms Kid", klass=klass)
+        ussd = factories.student(s, phone="+254700000161", name="Ussd Kid", klass=klass, channel="ussd")
+        wa = factories.student(s, phone="+254700000162", name="Wa Kid", klass=klass, channel="whatsapp")
+        wa.contact.last_inbound_whatsapp_at = clock.now() - timedelta(hours=2)
+        stale = factories.student(s, phone="+254700000163", name="Stale Wa", klass=klass, channel="whatsapp")
+        stale.contact.last_inbound_whatsapp_at = clock.now() - timedelta(days=3)
+        out = factories.student(s, phone="+254700000164", name="Opted Out", klass=klass)
+        out.contact.opted_out = True
+        gone = factories.student(s, phone="+254700000165", name="Inactive", klass=klass)
+        gone.active = False
+        return {"sms": sms.id, "ussd": ussd.id, "wa": wa.id, "stale": stale.id, "out": out.id, "gone": gone.id}
+
+
+def test_compose_now_fans_out_and_counts_delivered(rt, world, client):
+    ids = _class_with_students(rt, world)
+    csrf = signed_in(client, world.a.teacher_email)
+    r = client.post("/admin/broadcasts", data={"csrf_token": csrf, "target": f"class:{world.a.class_id}",
+                                               "text": "Homework: page 12 \u2014 due Friday"}, follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get(r.headers["location"])
+    with rt.session() as s:
+        b = s.scalar(select(Broadcast).where(Broadcast.text.startswith("Homework")))
+        recipients = {r.student_id: r.channel for r in s.scalars(
+            select(BroadcastRecipient).where(BroadcastRecipient.broadcast_id == b.id))}
+        texts = set(s.scalars(select(Message.text).where(Message.broadcast_id == b.id)))
+        assert b.total == 5 and b.delivered == 5 and b.failed == 0 and b.status == "settled"
+    # Active, opted-in students only; USSD and stale WhatsApp fall back to SMS.
+    assert recipients == {world.a.student_id: "sms", ids["sms"]: "sms", ids["ussd"]: "sms", ids["wa"]: "whatsapp",
+                          ids["stale"]: "sms"}
+    assert "Homework: page 12 - due Friday" in texts  # the SMS text is GSM-7 folded
+    assert '<dd id="total">5</dd>' in page.text and '<dd id="delivered">5</dd>' in page.text
+
+
+def test_failed_messages_are_counted(rt, world):
+    with rt.session() as s:
+        b = Broadcast(school_id=world.a.school_id, class_id=world.a.class_id, text="x", status="sending", total=2)
+        s.add(b)
+        s.flush()
+        contact = s.scalar(select(Contact).where(Contact.phone == world.a.phone))
+        s.add_all([
+            Message(direction="out", channel="sms", provider="console", phone=world.a.phone, student_id=world.a.student_id,
+                    contact_id=contact.id, broadcast_id=b.id, text="x", status="delivered"),
+            Message(direction="out", channel="sms", provider="console", phone=world.b.phone, student_id=world.b.student_id,
+                    broadcast_id=b.id, text="x", status="failed", error="21610"),
+        ])
+        s.flush()
+        service.refresh_counts(s, b)
+        assert (b.delivered, b.failed, b.status) == (1, 1, "settled")
+
+
+def test_scheduled_broadcast_waits_and_can_be_cancelled(rt, world, client):
+    clock.freeze(clock.now().replace(microsecond=0))
+    csrf = signed_in(client, world.a.admin_email)
+    later = (clock.now() + timedelta(days=1)).astimezone(__import__("zoneinfo").ZoneInfo("Africa/Nairobi"))
+    r = client.post("/admin/broadcasts", data={"csrf_token": csrf, "target": f"school:{world.a.school_id}",
+                                               "text": "Exam tomorrow", "scheduled_at": later.strftime("%Y-%m-%dT%H:%M")},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    with rt.session() as s:
+        b = s.scalar(select(Broadcast).where(Broadcast.text == "Exam tomorrow"))
+        assert b.status == "scheduled" and b.total == 0
+        assert abs((b.scheduled_at - (clock.now() + timedelta(days=1))).total_seconds()) < 60
+        bid = b.id
+    service.run_broadcast(bid)  # woken early: does nothing
+    with rt.session() as s:
+        assert s.get(Broadcast, bid).status == "scheduled"
+    client.post(f"/admin/broadcasts/{bid}/cancel", data={"csrf_token": csrf})
+    clock.freeze(clock.now() + timedelta(days=2))
+    service.run_broadcast(bid)
+    with rt.session() as s:
+        assert s.get(Broadcast, bid).status == "cancelled"
+        assert s.scalar(select(Message).where(Message.broadcast_id == bid)) is None
+
+
+def test_scheduled_broadcast_goes_out_when_due(rt, world):
+    with rt.session() as s:
+        b = Broadcast(school_id=world.a.school_id, class_id=None, text="Due now", status="scheduled",
+                      scheduled_at=clock.now() - timedelta(seconds=1))
+        s.add(b)
+        s.flush()
+        bid = b.id
+    service.run_broadcast(bid)
+    service.run_broadcast(bid)  # a repeated job changes nothing
+    with rt.session() as s:
+        assert s.get(Broadcast, bid).total == 1
+        assert len(s.scalars(select(Message).where(Message.broadcast_id == bid)).all()) == 1
+
+
+def test_bad_broadcasts_are_refused_with_the_field(world, client):
+    csrf = signed_in(client, world.a.teacher_email)
+    r = client.post("/admin/broadcasts", data={"csrf_token": csrf, "target": f"class:{world.a.class_id}", "text": ""})
+    assert r.status_code == 400 and "text: required" in r.text
+    r = client.post("/admin/broadcasts", data={"csrf_token": csrf, "target": "everyone", "text": "hi"})
+    assert r.status_code == 400 and "target:" in r.text
+    r = client.post("/admin/broadcasts", data={"csrf_token": csrf, "target": f"school:{world.a.school_id}",
+                                               "text": "hi"})
+    assert r.status_code == 403  # a whole-school broadcast is for admins
+    r = client.post("/admin/broadcasts", data={"csrf_token": csrf, "target": f"class:{world.a.class_id}",
+                                               "text": "hi", "scheduled_at": "2001-01-01T08:00"})
+    assert r.status_code == 400 and "scheduled_at: that time has passed" in r.text
