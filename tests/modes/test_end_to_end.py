@@ -129,3 +129,52 @@ def test_dropped_ussd_session_resumes_on_the_same_step(rt, client):
     assert "Step 3/6" in st.send("1"), st.seen()
     with rt.session() as s:
         assert s.scalar(select(LessonProgress.step)) == 3
+
+
+def test_lesson_over_africastalking_ussd_in_kiswahili(db_url, tmp_path, pack):
+    """The provider route itself: AT posts every answer so far joined by '*', we answer CON/END."""
+    from urllib.parse import urlencode
+
+    from tests.gateway.conftest import PROVIDER_SETTINGS
+
+    runtime = make_runtime(db_url, tmp_path=tmp_path, rate_limit_per_minute=0, **PROVIDER_SETTINGS)
+    previous = set_runtime(runtime)
+    phone = "+254722333444"
+    try:
+        with runtime.session() as s:
+            save_pack(s, pack)
+            klass = factories.school_class(s, school=factories.school(s), pack="mini-math")
+            factories.student(s, phone=phone, klass=klass, language="sw", onboarded=False)
+        inputs: list[str] = []
+        screens: list[str] = []
+        with TestClient(create_app(runtime)) as c:
+            def press(key: str) -> str:
+                if key is not None:
+                    inputs.append(key)
+                form = {"sessionId": "ATUid_modes_e2e", "serviceCode": "*384*1234#", "phoneNumber": phone,
+                        "networkCode": "63902", "text": "*".join(inputs)}
+                r = c.post("/webhooks/africastalking/ussd?token=at-hook-secret", content=urlencode(form),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+                assert r.status_code == 200 and r.text[:4] in ("CON ", "END "), r.text
+                screens.append(r.text)
+                return r.text
+
+            press(None)
+            for key in ["2", "1", "1", "1", "1"]:  # Kiswahili, consent, subject, topic, learn step by step
+                press(key)
+            assert "Hatua 1/6" in screens[-1], "\n".join(screens)
+            for key in ["1", "1", "1"]:
+                press(key)
+            assert "Hatua 4/6" in screens[-1]
+            press("robo tatu")
+            assert "Sahihi!" in screens[-1]
+            press("1")
+            press("2")
+            press("1")
+            assert "Hatua 6/6" in screens[-1] and len(screens[-1]) <= 160, "\n".join(screens)
+        with runtime.session() as s:
+            p = s.scalar(select(LessonProgress))
+            assert (p.topic, p.step, p.steps_total) == ("fractions-add", 6, 6) and p.completed_at is not None
+    finally:
+        set_runtime(previous)
+        runtime.close()

@@ -1,0 +1,51 @@
+"""Streaks and the one motivation line per mode run."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from core.models import Student
+from modes.progress import touch_streak
+
+
+def test_streak_counts_consecutive_days_and_restarts_after_a_gap():
+    s = Student(streak_days=0, streak_last_day=None)
+    assert touch_streak(s, datetime(2025, 3, 1, 9, tzinfo=UTC)) == 1
+    assert touch_streak(s, datetime(2025, 3, 1, 20, tzinfo=UTC)) == 1
+    assert touch_streak(s, datetime(2025, 3, 2, 7, tzinfo=UTC)) == 2
+    assert touch_streak(s, datetime(2025, 3, 3, 7, tzinfo=UTC)) == 3
+    assert touch_streak(s, datetime(2025, 3, 6, 7, tzinfo=UTC)) == 1 and s.streak_last_day == date(2025, 3, 6)
+
+
+def _lesson(d):
+    d.start()
+    for text in ["NEXT", "NEXT", "NEXT", "3/4", "NEXT", "2", "NEXT"]:
+        r = d.say(text)
+    return r
+
+
+def test_one_motivation_line_at_the_end_of_a_lesson_then_a_streak(drive):
+    r = _lesson(drive("teach", now=datetime(2025, 3, 3, 8, tzinfo=UTC)))
+    lines = r.reply.text.splitlines()
+    motivation = [x for x in lines if "topics." in x or "streak" in x]
+    assert motivation == ["You've mastered 0 of 2 topics."]
+    r = _lesson(drive("teach", topic_id="fractions-add", now=datetime(2025, 3, 4, 8, tzinfo=UTC)))
+    assert [x for x in r.reply.text.splitlines() if "streak" in x or "topics." in x] == ["2-day streak! Keep it up."]
+
+
+def test_motivation_in_kiswahili(drive):
+    d = drive("teach", lang="sw")
+    d.start()
+    for text in ["ENDELEA", "ENDELEA", "ENDELEA", "robo tatu", "ENDELEA", "b", "ENDELEA"]:
+        r = d.say(text)
+    assert "Umemudu mada 0 kati ya 2." in r.reply.text and "Hatua 6/6" in r.reply.text
+    assert d.data["motivated"] is True
+    assert d.resume().reply.text.count("Umemudu mada") == 0  # shown once per run, not again on resume
+
+
+def test_streak_stored_on_the_student(rt, drive, student_id):
+    _lesson(drive("teach", now=datetime(2025, 3, 3, 8, tzinfo=UTC)))
+    _lesson(drive("teach", now=datetime(2025, 3, 4, 8, tzinfo=UTC)))
+    with rt.session() as s:
+        st = s.get(Student, student_id)
+        assert (st.streak_days, st.streak_last_day) == (2, date(2025, 3, 4))
