@@ -16,7 +16,7 @@ from admin import audit, auth
 from admin import broadcasts as bc
 from admin import students as student_service
 from admin.deps import SessionDep, runtime_of
-from admin.scope import Scope
+from admin.scope import NotInScope, Scope
 from core.models import (
     Broadcast,
     Contact,
@@ -194,6 +194,8 @@ def upsert_enrolments(body: EnrolmentsIn, session: SessionDep, scope: ScopeDep):
             results.append(RowResult(index=index, student_id=student.id, created=created))
         except HTTPException as exc:
             results.append(RowResult(index=index, error=f"rows[{index}]: {exc.detail}"))
+        except NotInScope as exc:
+            results.append(RowResult(index=index, error=f"rows[{index}]: {exc}"))
     return results
 
 
