@@ -84,10 +84,10 @@ def handle(runtime: Runtime, session: Session, inbound: Inbound, *, contact_id: 
             return optout.while_out(inbound.channel, lang)
         optout.opt_in(session, contact)
         prefix, command, text = optout.welcome_back(lang), None, ""
-    wait = limits.seconds_to_wait(runtime, contact.id)
-    if wait > 0:
-        if inbound.channel == "ussd" or limits.first_warning(runtime, contact.id):
-            return limits.warning(wait, lang, contact.country, inbound.channel)
+    past, wait = limits.over_limit(session, inbound.sender, inbound.received_at, runtime.settings.rate_limit_per_minute)
+    if past:
+        if inbound.channel == "ussd" or past == 1:
+            return limits.warning(wait, inbound.received_at, lang, contact.country, inbound.channel)
         return None
     if student is None:
         student = new_student(session, contact, inbound.channel)

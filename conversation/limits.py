@@ -1,49 +1,41 @@
 """Per-number rate limit on inbound messages (cost protection), with one polite warning.
 
-A token bucket per contact (`RATE_LIMIT_PER_MINUTE`, shared by every worker through Redis,
-process-local without it). Over the limit the first message gets a warning saying when to
-write again; the rest of that minute gets silence (a USSD screen always gets an answer).
+The count is of the number's own stored inbound rows in the minute up to this one, so it
+is the same in every worker, survives restarts, and replays identically: message
+`RATE_LIMIT_PER_MINUTE + 1` gets a warning saying when to write again, later ones in that
+minute get silence (a USSD screen always gets an answer, since the session needs one).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from conversation.text import gettext_for, time_of_day
-from core import clock
 from core.messages import Reply
-from core.ratelimit import TokenBucket
-from core.runtime import Runtime
+from core.models import Direction, Message
 
-_warned: dict[int, float] = {}
-_warned_lock = threading.Lock()
+WINDOW = timedelta(minutes=1)
 
 
-def seconds_to_wait(runtime: Runtime, contact_id: int) -> float:
-    """0.0 when this message is within the limit, else how long until the next one is."""
-    limit = runtime.settings.rate_limit_per_minute
+def over_limit(session: Session, phone: str, at: datetime, limit: int) -> tuple[int, float]:
+    """(how far past the limit this message is, seconds until the window frees a place); 0 = within."""
     if limit <= 0:
-        return 0.0
-    bucket = TokenBucket(runtime.redis, f"inbound:{contact_id}", rate_per_s=limit / 60.0, capacity=limit)
-    return bucket.take(now=clock.now().timestamp())
+        return 0, 0.0
+    count, oldest = session.execute(
+        select(func.count(), func.min(Message.created_at))
+        .where(Message.phone == phone, Message.direction == Direction.IN.value,
+               Message.created_at > at - WINDOW, Message.created_at <= at)
+    ).one()
+    if count <= limit or oldest is None:
+        return 0, 0.0
+    return count - limit, max(1.0, (oldest + WINDOW - at).total_seconds())
 
 
-def first_warning(runtime: Runtime, contact_id: int, window_s: int = 60) -> bool:
-    """True once per window per number: the moment to warn (later messages get silence)."""
-    if runtime.redis is not None:
-        return bool(runtime.redis.set(f"somo:ratewarn:{contact_id}", "1", nx=True, ex=window_s))
-    now = time.monotonic()
-    with _warned_lock:
-        if _warned.get(contact_id, 0.0) > now:
-            return False
-        _warned[contact_id] = now + window_s
-        return True
-
-
-def warning(wait_s: float, lang: str, country: str | None, channel: str) -> Reply:
+def warning(wait_s: float, at: datetime, lang: str, country: str | None, channel: str) -> Reply:
     _ = gettext_for(lang)
-    at = time_of_day(clock.now() + timedelta(seconds=max(1.0, wait_s)), lang, country)
-    return Reply(_("You are sending messages very fast. Please wait, then write again after %(time)s.") % {"time": at},
-                 end_session=channel == "ussd")
+    when = time_of_day(at + timedelta(seconds=wait_s), lang, country)
+    return Reply(_("You are sending messages very fast. Please wait, then write again after %(time)s.")
+                 % {"time": when}, end_session=channel == "ussd")

@@ -92,7 +92,7 @@ def step(st: ConvState, text: str, command: Command | None, facts: Facts, world:
     if command is Command.BACK and state in BACK_TO:
         return ask(st, BACK_TO[state], facts, world)
     if command is Command.HELP:
-        return ask(st, state, facts, world, _("Somo is a free tutor on your phone. Answer the question below "
+        return ask(st, state, facts, world, _("Somo is a tutor on your phone. Answer the question below "
                                                "to finish signing up."))
     if command is not None:  # MENU, LANG, START before signing up: ask the open question again
         return ask(st, state, facts, world)

@@ -66,3 +66,33 @@ class Phone:
             row = s.get(ConversationState, self.student().id)
             s.expunge(row)
             return row
+
+
+def finish_teach(phone: Phone, pack: Pack, *, limit: int = 40) -> str:
+    """Answer a Teach lesson to its end (right answers, NEXT between steps); the last screen."""
+    from rag.schema import TEACH_STEPS
+
+    screen = phone.screens[-1] if phone.screens else ""
+    for _ in range(limit):
+        st = phone.state()
+        if st.state != "lesson":
+            return screen
+        slot = st.data["modes"]["teach"]
+        d, topic = slot["data"], pack.topic(slot["topic"])
+        step = TEACH_STEPS[d["step"]]
+        if step in ("practice", "quiz") and not d["answered"]:
+            questions = topic.teach.practice if step == "practice" else topic.teach.quiz
+            screen = phone.send(questions[d["q"]].answer)
+        else:
+            screen = phone.send("1")
+    raise AssertionError(f"the lesson did not finish in {limit} messages; last screen:\n{screen}")
+
+
+def read_all(phone: Phone, screen: str, limit: int = 10) -> str:
+    """On USSD, follow '98 More' to the end of a paginated reply; the whole text seen."""
+    seen = [screen]
+    while phone.channel == "ussd" and ("98 More" in screen or "98 Zaidi" in screen) and limit:
+        screen = phone.send("98")
+        seen.append(screen)
+        limit -= 1
+    return "\n".join(seen)
