@@ -159,8 +159,9 @@ def _answer(runtime: Runtime, pack: Pack, found: Retrieval, question: str, topic
     meta = dict(scope=found.scope, retrieval_ms=round(found.latency_ms, 2))
     if found.off_topic:
         return Answer(text=redirect(pack, topic, lang), grounded=False, off_topic=True, sources=sources, **meta)
-    cite = citation(pack, sources[0], lang, channel)
-    room = max(budget - len(cite) - 1, 20)
+    room = max(budget - len(citation(pack, sources[0], lang, channel)) - 1, 20)
+    body, best = extract(question, found.used, room, found.lang)
+    cite = citation(pack, sources[best], lang, channel)
     if allow_llm:
         titles = {t.id: pack.text(t.title, lang) for t in pack.topics}
         t = pack.topic(topic) if topic else None
@@ -174,14 +175,13 @@ def _answer(runtime: Runtime, pack: Pack, found: Retrieval, question: str, topic
         except llm.LLMError as exc:
             log.warning("LLM answer failed, answering offline: %s", exc)
             count_llm_fallback("timeout" if "timed out" in str(exc) else "error")
-            body = extract(question, found.used, room)
             return Answer(text=_finish(body, cite, budget), grounded=True, sources=sources, fell_back=True,
                           error=str(exc), **meta)
         spent = dict(tokens_in=done.tokens_in, tokens_out=done.tokens_out, cost_usd=round(done.cost_usd, 8))
         if NO_ANSWER in done.text:
             return Answer(text=redirect(pack, topic, lang), grounded=False, off_topic=True, sources=sources,
                           used_llm=True, **spent, **meta)
+        cite = citation(pack, sources[0], lang, channel)  # the model leans on the best-ranked passage
         return Answer(text=_finish(done.text, cite, budget), grounded=True, sources=sources, used_llm=True,
                       **spent, **meta)
-    body = extract(question, found.used, room)
     return Answer(text=_finish(body, cite, budget), grounded=True, sources=sources, **meta)

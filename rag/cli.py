@@ -41,10 +41,16 @@ def register(subparsers) -> None:
 
 def _run(func):
     def wrapper(args: argparse.Namespace) -> int:
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
         try:
             return func(args)
         except _Fail as exc:
             print(f"somo: {exc}", file=sys.stderr)
+            return 2
+        except (OperationalError, ProgrammingError) as exc:
+            reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+            print(f"somo: the database is not ready ({reason}); run: somo db upgrade", file=sys.stderr)
             return 2
     return wrapper
 

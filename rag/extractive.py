@@ -12,6 +12,10 @@ from rag.retrieve import Hit
 from rag.tokenize import tokens
 
 ELLIPSIS = "..."  # GSM-7 friendly
+MAX_SENTENCES = 4
+RELATIVE_FLOOR = 0.5  # a sentence must match at least half as well as the best one
+# A summary restates the topic in a line: quote it only when nothing else matches as well.
+SECTION_WEIGHT = {"summary": 0.5, "intro": 0.8}
 
 
 def trim(text: str, limit: int) -> str:
@@ -24,15 +28,22 @@ def trim(text: str, limit: int) -> str:
     return (cut or text[: limit - len(ELLIPSIS)]) + ELLIPSIS
 
 
-def _score(sentence_terms: set[str], query: set[str], weights: dict[str, float]) -> float:
-    return sum(weights.get(t, 1.0) for t in query & sentence_terms)
+def _score(c: tuple, query: set[str], weights: dict[str, float]) -> float:
+    return c[4] * sum(weights.get(t, 1.0) for t in query & c[3])
 
 
-def extract(question: str, hits: list[Hit], budget: int) -> str:
-    """Pick the sentences that share most of the question's terms, kept in reading order, within `budget`."""
-    query = set(tokens(question))
+def _near_duplicate(terms: set[str], chosen: list) -> bool:
+    return any(len(terms & c[3]) / max(len(terms | c[3]), 1) > 0.6 for c in chosen)
+
+
+def extract(question: str, hits: list[Hit], budget: int, lang: str = "en") -> tuple[str, int]:
+    """The sentences that share most of the question's terms, in reading order, within `budget`.
+
+    Returns (text, rank of the hit holding the best sentence), so the citation names that passage.
+    """
+    query = set(tokens(question, lang))
     # A term the question shares with fewer retrieved sentences says more.
-    candidates: list[tuple[int, int, str, set[str]]] = []
+    candidates: list[tuple[int, int, str, set[str], float]] = []
     seen: set[str] = set()
     for rank, hit in enumerate(hits):
         for i, s in enumerate(sentences(hit.text)):
@@ -40,26 +51,27 @@ def extract(question: str, hits: list[Hit], budget: int) -> str:
             if key in seen:
                 continue  # chunk overlap repeats sentences
             seen.add(key)
-            candidates.append((rank, i, s, set(tokens(s))))
+            candidates.append((rank, i, s, set(tokens(s, lang)), SECTION_WEIGHT.get(hit.section, 1.0)))
     if not candidates:
-        return ""
+        return "", 0
     df: dict[str, int] = {}
-    for *_, terms in candidates:
+    for _r, _i, _s, terms, _w in candidates:
         for t in terms & query:
             df[t] = df.get(t, 0) + 1
     weights = {t: 1.0 + 1.0 / n for t, n in df.items()}
-    ranked = sorted(candidates, key=lambda c: (-_score(c[3], query, weights), c[0], c[1]))
+    ranked = sorted(candidates, key=lambda c: (-_score(c, query, weights), c[0], c[1]))
     best = ranked[0]
-    if _score(best[3], query, weights) == 0:
+    if _score(best, query, weights) == 0:
         best = min(candidates, key=lambda c: (c[0], c[1]))  # nothing matches a word: open the best passage
         ranked = [best]
     chosen = [best]
     used = len(best[2])
+    floor = RELATIVE_FLOOR * _score(best, query, weights)
     for c in ranked[1:]:
-        if _score(c[3], query, weights) == 0:
+        if len(chosen) >= MAX_SENTENCES or _score(c, query, weights) < max(floor, 1e-9):
             break
-        if used + 1 + len(c[2]) <= budget:
+        if used + 1 + len(c[2]) <= budget and not _near_duplicate(c[3], chosen):
             chosen.append(c)
             used += 1 + len(c[2])
     chosen.sort(key=lambda c: (c[0], c[1]))
-    return trim(" ".join(c[2] for c in chosen), budget)
+    return trim(" ".join(c[2] for c in chosen), budget), best[0]

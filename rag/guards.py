@@ -29,7 +29,7 @@ _SW_INSTR = r"(?:maagizo|maelekezo|sheria|amri|kanuni|masharti|mipaka|mfumo)"
 
 INJECTION_PATTERNS: tuple[re.Pattern, ...] = tuple(re.compile(p, _FLAGS) for p in (
     rf"\b{_OVERRIDE}\b.{{0,40}}?\b{_THEIR}\b{_INSTR}\b",
-    r"\b(?:reveal|show|print|repeat|display|tell|give|output|leak|write out|what (?:is|are))\b.{0,30}\b(?:your|the)\s+(?:system\s+|hidden\s+|secret\s+|initial\s+|original\s+)*(?:prompt|instructions|rules|system message|configuration)\b",
+    r"\b(?:reveal|show|print|repeat|display|tell|give|output|leak|write out|what (?:is|are))\b.{0,30}\b(?:your\s+(?:system\s+|hidden\s+|secret\s+|initial\s+|original\s+)*|the\s+(?:system|hidden|secret|initial|original)\s+)(?:prompt|instructions|rules|system message|configuration)\b",
     r"\bsystem\s*prompt\b",
     r"\byou are (?:now|no longer)\b",
     r"\bfrom now on,? (?:you|u)\b",
@@ -64,7 +64,7 @@ PHONE_REGIONS = ("KE", "UG", "ZM")
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 _NATIONAL_IDS = (
     re.compile(r"\b(?:national\s+id|id\s*(?:no\.?|number|card)?|kitambulisho(?:\s+cha\s+taifa)?|nambari\s+ya\s+kitambulisho)"
-               r"\s*(?:no\.?|number|namba)?\s*[:#]?\s*(\d{7,9})\b", re.I),  # Kenyan ID: 7-8 digits after the word ID
+               r"\b[^\d\n]{0,14}?(\d{7,9})\b", re.I),  # Kenyan ID: 7-8 digits after the word ID
     re.compile(r"\bC[MF][A-Z0-9]{12}\b"),  # Ugandan NIN: CM/CF + 12
     re.compile(r"\b\d{6}/\d{2}/\d\b"),  # Zambian NRC: 123456/78/1
 )

@@ -50,7 +50,7 @@ def import_pack(runtime: Runtime, session: Session, pack: Pack) -> CurriculumPac
         session.add(Chunk(
             pack_id=row.id, pack=pack.pack, curriculum=pack.curriculum, country=pack.country,
             subject=pack.subject, grade=pack.grade, topic=p.topic, language=p.language, section=p.section,
-            position=p.position, text=p.text, token_count=p.token_count, sparse=doc_vector(p.index_text),
+            position=p.position, text=p.text, token_count=p.token_count, sparse=doc_vector(p.index_text, p.language),
             dense=dense[i] if dense else None,
         ))
     row.index_status = "indexed"

@@ -27,7 +27,7 @@ from rag.vectors import Built, vector_index
 
 RETRIEVE_K = 5
 USE_K = 3
-OFF_TOPIC_COVERAGE = 0.45
+OFF_TOPIC_COVERAGE = 0.3
 
 
 @dataclass
@@ -69,6 +69,14 @@ def coverage(built: Built, question_terms: list[int], chunk_terms: frozenset[int
     return got / total if total else 0.0
 
 
+def coverage_terms(question: str, lang: str) -> list[int]:
+    """The words that say what a question is about: numbers are left out (a sum's figures are
+    rarely in the text) unless the question is nothing but numbers."""
+    words = tokens(question, lang)
+    content = [t for t in words if not t[0].isdigit()] or words
+    return sorted({term_id(t) for t in content})
+
+
 def pack_ids(session: Session, *, curriculum: str | None = None, country: str | None = None,
              subject: str | None = None, grade: int | None = None) -> list[str]:
     """Packs matching the filters (the relational side of scoping)."""
@@ -94,13 +102,13 @@ def _search_one(runtime: Runtime, session: Session, question: str, pack: str, to
                 lang: str, dense: list[float] | None, limit: int) -> tuple[list[Hit], float]:
     """Hits in one scope, in the student's language or else the pack's first language."""
     index = vector_index(runtime)
-    qterms = sorted({term_id(t) for t in tokens(question)})
     for language in _languages(session, pack, lang):
+        qterms = coverage_terms(question, language)
         built = index.collection(session, pack, language, topic)
         if built is None:
             continue
         whole = index.collection(session, pack, language) if topic else built
-        points = index.search(built, query_vector(question), dense, limit)
+        points = index.search(built, query_vector(question, language), dense, limit)
         hits = [Hit(int(p.id), pack, p.payload["topic"], p.payload["section"], p.payload["position"],
                     p.payload["text"], float(p.score), coverage(whole, qterms, built.terms.get(int(p.id), frozenset())))
                 for p in points]

@@ -16,8 +16,8 @@ from collections import Counter
 from functools import lru_cache
 
 K1 = 1.2
-B = 0.75
-AVG_DOC_TOKENS = 80.0  # a typical chunk's term count; a fixed value keeps vectors stable per chunk
+B = 0.5
+AVG_DOC_TOKENS = 100.0  # a typical chunk's term count; a fixed value keeps vectors stable per chunk
 
 _WORD = re.compile(r"\d+(?:[./]\d+)*|[a-z]+(?:'[a-z]+)?")
 
@@ -26,10 +26,16 @@ STOPWORDS = frozenset(
     a an and are as at be been but by can could did do does for from had has have how i if in into is it its
     me my no not of on or our so that the their them then there these they this to us was we were what when
     where which who why will with would you your please tell explain about give show help know want does
+    should shall must may might take mean means meaning difference between much many need around also just
+    really very like get got use used using find work out kind kinds type types thing things way ways
     ni na ya wa za la kwa katika je nini vipi gani hii huu hiyo hizi ile kama au lakini pia sana tu kuna
     ndiyo hapana mimi wewe yeye sisi nyinyi wao naomba nieleze eleza tafadhali nisaidie jinsi namna gani
+    wapi ziko iko vipi kuwa ina ipi lipi yupi zipi upi tena hivyo njia kazi maana
     """.split()
 )
+
+# Stems of question verbs that say nothing about the subject ("how is it obtained?", "how do I make").
+STEM_STOPWORDS = frozenset("patikana fanya sema jua elewa onyesha eleza saidia make happen do go".split())
 
 _EN_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s")
 
@@ -50,17 +56,40 @@ def stem(word: str) -> str:
             base = word[: -len(suffix)]
             if suffix in ("ies", "ied"):
                 return base + "y"
+            if suffix == "s" and base.endswith(("s", "u", "i")):
+                return word  # loss, business, bus, radius, ...
+            if suffix == "es" and not base.endswith(("s", "x", "z", "ch", "sh")):
+                return base + "e"  # games -> game, leaves -> leave
             return base
     return word
 
 
-def tokens(text: str) -> list[str]:
+_SW_VERB_PREFIX = re.compile(r"^(?:(?:ni|u|a|tu|m|wa|i|li|ya|ki|vi|zi)(?:na|ta|li|me)|ku|hu)(?=[a-z]{3,})")
+
+
+@lru_cache(maxsize=50_000)
+def stem_sw(word: str) -> str:
+    """A light Kiswahili stemmer for verbs: 'nitabadilishaje', 'kubadilisha' and 'hubadilishwa' all
+    become 'badilisha', so a question matches the text whatever person or tense it uses."""
+    if word[0].isdigit() or len(word) <= 4:
+        return word
+    if len(word) >= 7 and word.endswith("je") and word[-3] in "aeiou":
+        word = word[:-2]  # the "how?" suffix
+    if len(word) >= 7 and word.endswith("wa") and word[-3] not in "aeiou":
+        word = word[:-2] + "a"  # passive: jumlishwa -> jumlisha
+    return _SW_VERB_PREFIX.sub("", word, count=1)
+
+
+def tokens(text: str, lang: str = "en") -> list[str]:
     """Content terms of `text`: folded, stop words dropped, stemmed; fractions kept whole ('3/4')."""
-    out: list[str] = []
+    stemmer = stem_sw if lang == "sw" else stem
+    out = []
     for word in _WORD.findall(fold(text)):
         if word in STOPWORDS:
             continue
-        out.append(stem(word))
+        term = stemmer(word)
+        if term not in STOPWORDS and term not in STEM_STOPWORDS:
+            out.append(term)
     return out
 
 
@@ -69,9 +98,9 @@ def term_id(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF
 
 
-def doc_vector(text: str) -> dict[str, list]:
+def doc_vector(text: str, lang: str = "en") -> dict[str, list]:
     """BM25 document weights (saturated tf, length-normalised) as {"indices", "values"}."""
-    counts = Counter(tokens(text))
+    counts = Counter(tokens(text, lang))
     length = sum(counts.values()) or 1
     norm = K1 * (1 - B + B * length / AVG_DOC_TOKENS)
     merged: dict[int, float] = {}
@@ -82,7 +111,7 @@ def doc_vector(text: str) -> dict[str, list]:
     return {"indices": indices, "values": [round(merged[i], 5) for i in indices]}
 
 
-def query_vector(text: str) -> dict[str, list]:
+def query_vector(text: str, lang: str = "en") -> dict[str, list]:
     """Query weights: each distinct term once (IDF comes from Qdrant)."""
-    ids = sorted({term_id(t) for t in tokens(text)})
+    ids = sorted({term_id(t) for t in tokens(text, lang)})
     return {"indices": ids, "values": [1.0] * len(ids)}

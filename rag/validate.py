@@ -87,6 +87,10 @@ def _describe(err: dict) -> str:
         return f"{value!r} is not allowed: {hint}"
     if kind in ("too_short", "too_long"):
         return err["msg"].replace("List", "list").replace("Value", "value")
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}, got {value!r}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}, got {value!r}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return f"must be a whole number, not {value!r}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
