@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,21 +73,33 @@ def store_inbound(session: Session, inbound: Inbound) -> Stored:
     payload = dict(inbound.raw or {})
     if inbound.button_id:
         payload["_button_id"] = inbound.button_id
-    row = Message(
+    values = dict(
         direction=Direction.IN.value, channel=inbound.channel, provider=inbound.provider,
         provider_message_id=inbound.provider_message_id, contact_id=contact.id,
         student_id=contact.active_student_id, phone=inbound.sender, service_number=inbound.recipient,
         text=inbound.text, status=MessageStatus.RECEIVED.value, ussd_session_id=inbound.ussd_session_id,
         payload=payload or None, created_at=inbound.received_at,
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
+    message_id = _insert_once(session, values)
+    if message_id is None:  # a concurrent delivery of the same message won the insert
         count_inbound(inbound.channel, inbound.provider, "duplicate")
         return _existing(session, inbound)
     count_inbound(inbound.channel, inbound.provider, "stored")
-    return Stored(row.id, contact.id, False)
+    return Stored(message_id, contact.id, False)
+
+
+def _insert_once(session: Session, values: dict) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING on the (provider, provider_message_id) key: one round trip,
+    no savepoint; None when the row already exists."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.flush()  # the contact's changes go first
+    stmt = (
+        insert(Message).values(**values, updated_at=values["created_at"])
+        .on_conflict_do_nothing(index_elements=["provider", "provider_message_id"])
+        .returning(Message.id)
+    )
+    return session.scalar(stmt)
 
 
 def replies_to(session: Session, message_id: int, channel: str | None = None) -> list[Message]:
@@ -138,7 +152,7 @@ def handle_ussd(runtime: Runtime, inbound: Inbound) -> str:
     """One USSD step, answered in the request with the stored screen."""
     with runtime.session() as session:
         stored = store_inbound(session, inbound)
-    screen = _screen(runtime, stored.message_id)
+    screen = _screen(runtime, stored.message_id) if stored.duplicate else None
     if screen is None:
         ids = process_pending(runtime, stored.contact_id, make_deliver(runtime))
         enqueue_sends(runtime, ids)
