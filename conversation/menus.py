@@ -65,8 +65,8 @@ def main_menu(st: ConvState, facts: Facts, world: World, prefix: str = "") -> Re
         items.append(("continue", _("Continue: %(lesson)s") % {"lesson": last.get("label") or last["topic"]}))
     subjects = world.subjects(facts.lang)
     items.extend((f"subject:{s.id}", s.title) for s in subjects)
-    shared = sum(1 for p in world.profiles() if p.onboarded) > 1
-    items.append(("learners", _("Change learner") if shared else _("Add a learner")))
+    shared = sum(1 for p in world.profiles() if p.onboarded or p.id == facts.student_id) > 1
+    items.append(("learners", _("Change learner")) if shared else ("add", _("Add a learner")))
     text = _("%(name)s, what do you want to learn?") % {"name": facts.name or _("Friend")}
     if not subjects:
         text += "\n" + _("There are no lessons for you yet. Ask your teacher.")
@@ -165,6 +165,9 @@ def on_menu(st: ConvState, text: str, facts: Facts, world: World) -> fx.Outcome:
         return show(st, S.PICK_TOPIC, topics_menu(st, facts, world))
     if picked == "learners":
         return show(st, S.CHOOSE_PROFILE, profiles_menu(facts, world))
+    if picked == "add":
+        st.data["offered"] = []
+        return fx.Outcome(st, None, [fx.AddStudent()])
     return show(st, S.MENU, main_menu(st, facts, world, _("Please reply with one of the numbers.")))
 
 

@@ -63,7 +63,8 @@ TRANSITIONS: tuple[Edge, ...] = (
     # The menu: subject -> topic -> mode, and continue where I left off.
     Edge(S.MENU, "continue", S.LESSON),
     Edge(S.MENU, "subject", S.PICK_TOPIC),
-    Edge(S.MENU, "learners", S.CHOOSE_PROFILE),
+    Edge(S.MENU, "change learner", S.CHOOSE_PROFILE),
+    Edge(S.MENU, "add a learner (a new profile starts)", S.NEW),
     Edge(S.PICK_TOPIC, "topic", S.PICK_MODE),
     Edge(S.PICK_TOPIC, "BACK", S.MENU),
     Edge(S.PICK_MODE, "mode", S.LESSON),
