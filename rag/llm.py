@@ -37,9 +37,11 @@ def embeddings_enabled(runtime: Runtime) -> bool:
 def _build(runtime: Runtime):
     from openai import OpenAI
 
+    from rag.http import openai_http_client
+
     s = runtime.settings
     return OpenAI(api_key=s.openai_api_key.get_secret_value(), base_url=s.openai_base_url,
-                  timeout=s.openai_timeout_s, max_retries=0)
+                  timeout=s.openai_timeout_s, max_retries=0, http_client=openai_http_client(s.openai_timeout_s))
 
 
 def client(runtime: Runtime):
