@@ -108,6 +108,16 @@ def int_field(form: FormData, name: str, *, required: bool = True, lo: int | Non
     return value
 
 
+def query_id(value: str | None) -> int | None:
+    """An optional id from a GET filter form, where "All" submits an empty string."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise FormInvalid(f"filter: expected an id, got {value[:20]!r}")
+    return int(value)
+
+
 def upload_text(upload: object, name: str) -> str:
     """Read an uploaded text file (from a sync handler), refusing missing, large or non-UTF-8 files."""
     if not isinstance(upload, UploadFile) or not upload.filename:

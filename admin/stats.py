@@ -84,7 +84,7 @@ class Heatmap:
     rows: list[tuple[object, str, list[float | None]]] = field(default_factory=list)  # (key, label, cells)
 
 
-def topic_titles(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+def topic_titles(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int]]:
     if not keys:
         return {}
     rows = session.execute(
@@ -93,16 +93,18 @@ def topic_titles(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str
         .where(CurriculumPack.pack.in_({k[0] for k in keys}))
     ).all()
     titles = {}
-    for pack, topic, title, _pos in rows:
+    for pack, topic, title, position in rows:
         text = (title or {}).get("en") or next(iter((title or {}).values()), None)
-        titles[(pack, topic)] = text or topic
+        titles[(pack, topic)] = (text or topic, position)
     return titles
 
 
 def _columns(session: Session, cells: dict) -> list[tuple[str, str, str]]:
+    """Topic columns in pack order, then the pack's own topic order."""
     keys = {(pack, topic) for (_row, pack, topic) in cells}
     titles = topic_titles(session, keys)
-    return [(p, t, titles.get((p, t), t)) for p, t in sorted(keys)]
+    ordered = sorted(keys, key=lambda k: (k[0], titles.get(k, (k[1], 10_000))[1], k[1]))
+    return [(p, t, titles.get((p, t), (t, 0))[0]) for p, t in ordered]
 
 
 def class_heatmap(session: Session, scope: Scope) -> Heatmap:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from admin.deps import AuthDep, SessionDep
+from admin.deps import AuthDep, SessionDep, query_id
 from admin.templating import render
 from core.models import Enrolment, Message, MessageStatus, SchoolClass, Student
 from core.phone import InvalidPhone, to_e164
@@ -18,8 +18,9 @@ STATUSES = tuple(s.value for s in MessageStatus)
 
 
 @router.get("/messages")
-def messages(request: Request, session: SessionDep, who: AuthDep, phone: str = "", class_id: int | None = None,
+def messages(request: Request, session: SessionDep, who: AuthDep, phone: str = "", class_id: str = "",
              channel: str = "", status: str = "", before: int | None = None) -> Response:
+    class_id = query_id(class_id)
     stmt = who.scope.messages()
     problem = ""
     phone = phone.strip()[:32]

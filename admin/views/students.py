@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 
 from admin import audit, stats
 from admin import students as service
-from admin.deps import AuthDep, FormDep, FormInvalid, SessionDep, int_field, text_field
+from admin.deps import AuthDep, FormDep, FormInvalid, SessionDep, int_field, query_id, text_field
 from admin.templating import render
 from core.i18n import LANGUAGES
 from core.models import Contact, Enrolment, LessonProgress, SchoolClass, SkillMastery, Student
@@ -20,9 +20,10 @@ PAGE = 200
 
 
 @router.get("/students")
-def students(request: Request, session: SessionDep, who: AuthDep, q: str = "", class_id: int | None = None,
+def students(request: Request, session: SessionDep, who: AuthDep, q: str = "", class_id: str = "",
              inactive: bool = False) -> Response:
     stmt = who.scope.students(select(Student, Contact.phone)).join(Contact, Contact.id == Student.contact_id)
+    class_id = query_id(class_id)
     q = q.strip()[:100]
     if q:
         like = f"%{q.lower()}%"
