@@ -1,0 +1,127 @@
+"""State lives in Redis (hot, one GET, with a TTL) and is written through to PostgreSQL:
+a Redis flush mid-lesson loses nothing, and fencing keeps a stale writer out."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+
+import pytest
+
+from conversation.lock import ContactLock
+from conversation.store import FENCE, ConvState, StaleState, StateStore, key
+from core.models import ConversationState
+from tests.conversation.helpers import Phone, load_pack
+
+
+def into_lesson(rt, number: str, channel: str = "sms") -> Phone:
+    phone = Phone(rt, number, channel)
+    phone.send("hi")
+    for text in ("1", "Amina", "skip", "1", "1", "1", "1"):
+        phone.send(text)
+    return phone
+
+
+def test_redis_flush_mid_lesson_continues_from_postgresql(rt_redis):
+    load_pack(rt_redis)
+    phone = into_lesson(rt_redis, "+254788000001")
+    phone.send("1"), phone.send("1")
+    assert "Step 3/6" in phone.screens[-1]
+    sid = phone.student().id
+    hot = json.loads(rt_redis.redis.get(key(sid)))
+    assert hot["version"] == phone.state().version and hot["state"] == "lesson"
+    assert 0 < rt_redis.redis.ttl(key(sid)) <= rt_redis.settings.state_ttl_s
+
+    rt_redis.redis.flushdb()  # Redis loses everything: hot state, lock, fencing counter
+
+    assert "Step 4/6" in phone.send("1")  # the lesson goes on from the PostgreSQL copy
+    assert json.loads(rt_redis.redis.get(key(sid)))["version"] == phone.state().version
+    rt_redis.redis.flushdb()
+    offer = Phone(rt_redis, "+254788000001", "ussd").dial()
+    assert "Continue Adding fractions, step 4 of 6?" in offer
+
+
+@contextmanager
+def redis_commands(rt):
+    """The commands this test's Redis database received meanwhile (MONITOR, filtered by db)."""
+    db = rt.redis.connection_pool.connection_kwargs.get("db", 0)
+    seen: list[str] = []
+    marker = f"end-{uuid.uuid4().hex}"
+    ready = threading.Event()
+
+    def listen():
+        with rt.redis.monitor() as monitor:
+            ready.set()
+            for item in monitor.listen():
+                if marker in item["command"]:
+                    return
+                if int(item["db"]) == db and not item["command"].startswith(("MONITOR", "PING", "SELECT", "CLIENT", "HELLO")):
+                    seen.append(item["command"])
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    ready.wait(5)
+    time.sleep(0.2)
+    yield seen
+    rt.redis.echo(marker)
+    thread.join(5)
+
+
+def test_the_hot_copy_is_one_get_and_is_what_the_machine_reads(rt_redis):
+    load_pack(rt_redis)
+    phone = into_lesson(rt_redis, "+254788000002")
+    sid = phone.student().id
+    with redis_commands(rt_redis) as seen:
+        with rt_redis.session() as s:
+            st = StateStore(rt_redis, s).load(sid)
+    assert seen == [f"GET {key(sid)}"] and st.state == "lesson"
+    blob = json.loads(rt_redis.redis.get(key(sid)))
+    blob["data"]["last"]["label"] = "HOT COPY"
+    rt_redis.redis.set(key(sid), json.dumps(blob))
+    assert "Continue HOT COPY?" in Phone(rt_redis, "+254788000002", "ussd").dial()
+
+
+def test_a_stale_fencing_token_cannot_overwrite_newer_state(rt_redis):
+    load_pack(rt_redis)
+    phone = into_lesson(rt_redis, "+254788000003")
+    row = phone.state()
+    with rt_redis.session() as s:
+        s.info[FENCE] = row.version  # not newer than what is stored
+        stale = ConvState(student_id=row.student_id, state="menu", version=row.version - 1)
+        with pytest.raises(StaleState):
+            StateStore(rt_redis, s).save(stale)
+        s.rollback()
+    assert phone.state().state == "lesson"
+    # A late Redis write with an older version does not replace the newer hot copy either.
+    with rt_redis.session() as s:
+        store = StateStore(rt_redis, s)
+        store._set_hot(ConvState(student_id=row.student_id, state="menu", version=row.version))  # same: wins
+        store._set_hot(ConvState(student_id=row.student_id, state="new", version=row.version - 5))  # older: loses
+    assert json.loads(rt_redis.redis.get(key(row.student_id)))["state"] == "menu"
+
+
+def test_fencing_tokens_rise_and_jump_past_the_database_after_a_flush(rt_redis):
+    lock = ContactLock(rt_redis, 42, floor=lambda: 1000)
+    assert lock.acquire(0)
+    first, second = lock.token(), lock.token()
+    assert 1000 < first < second
+    other = ContactLock(rt_redis, 42)
+    assert not other.acquire(0.05)  # held
+    rt_redis.redis.delete(lock.key)  # the lock expired under a paused holder...
+    assert other.acquire(0)
+    assert lock.token() is None  # ...which can no longer draw tokens
+    assert other.token() > second
+    other.release()
+    lock.release()  # releasing a lost lock does not free someone else's
+    assert rt_redis.redis.get(other.key) is None
+
+
+def test_without_redis_the_database_copy_alone_serves(rt):
+    load_pack(rt)
+    phone = into_lesson(rt, "+254788000004")
+    assert phone.send("1") and "Step 3/6" in phone.send("1")
+    with rt.session() as s:
+        assert s.get(ConversationState, phone.student().id).state == "lesson"
