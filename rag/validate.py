@@ -190,7 +190,8 @@ def validate_pack_text(yaml_text: str, source_name: str = "<pack>") -> tuple[Pac
         problem = getattr(exc, "problem", None) or str(exc)
         return None, [f"(yaml) {where}{problem}"]
     if not isinstance(data, dict):
-        return None, [f"(pack): {source_name} must hold one YAML mapping (pack, curriculum, ..., topics)"]
+        name = source_name.replace("\\", "/").rsplit("/", 1)[-1]
+        return None, [f"(pack): {name} must hold one YAML mapping (pack, curriculum, ..., topics)"]
     try:
         pack = Pack.model_validate(data)
     except ValidationError as exc:
