@@ -199,3 +199,28 @@ def test_outside_the_window_with_no_way_through_fails_with_the_reason(gw_rt):
     send_message(mid)
     m = row(gw_rt, mid)
     assert m.status == "failed" and "24-hour window" in m.error
+
+
+@responses.activate
+def test_parts_of_one_reply_go_out_in_order(gw_rt):
+    responses.post(AT_SEND, json=fixture("africastalking:send_answer"), status=201)
+    with gw_rt.session() as s:
+        contact = Contact(phone="+254711000556", channels_seen=["sms"])
+        s.add(contact)
+        s.flush()
+        first = Message(direction="in", channel="sms", provider="africastalking", phone=contact.phone,
+                        contact_id=contact.id, text="q", status="handled")
+        s.add(first)
+        s.flush()
+        part1, part2 = store_outbound(s, Rendered(messages=["part one", "part two"]), channel="sms",
+                                      provider="africastalking", phone=contact.phone, contact_id=contact.id,
+                                      reply_to_id=first.id)
+        ids = (part1.id, part2.id)
+    send_message(ids[1])  # its job ran first: it waits for part one
+    assert row(gw_rt, ids[1]).status == "queued" and len(responses.calls) == 0
+    send_message(ids[0])
+    deadline = time.monotonic() + 5
+    while row(gw_rt, ids[1]).status != "sent" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sent = [parse_qs(c.request.body)["message"][0] for c in responses.calls]
+    assert sent == ["part one", "part two"]
