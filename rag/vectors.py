@@ -146,3 +146,17 @@ class VectorIndex:
 
 def vector_index(runtime: Runtime) -> VectorIndex:
     return runtime.extra("qdrant", VectorIndex)
+
+
+def warm(runtime: Runtime) -> int:
+    """Build every collection (each pack, language and topic) now, so the first student question in
+    this process, perhaps on the USSD path, does not pay for it. Returns the number of collections."""
+    index = vector_index(runtime)
+    built = 0
+    with runtime.session() as session:
+        for pack, languages in session.execute(select(CurriculumPack.pack, CurriculumPack.languages)):
+            topics = set(session.scalars(select(Chunk.topic).where(Chunk.pack == pack).distinct()))
+            for lang in languages or []:
+                for topic in [None, *sorted(topics)]:
+                    built += index.collection(session, pack, lang, topic) is not None
+    return built

@@ -115,3 +115,15 @@ def test_cli_process_answers_while_this_process_holds_its_index(db_url, rt, samp
     assert answer["grounded"] and answer["sources"][0]["topic"] == "flowering-plants"
     with rt.session() as session:  # and this process still answers
         assert retrieve(rt, session, "What do roots do?", pack="ug-ncdc-p5-science", lang="en").hits
+
+
+def test_warm_builds_every_collection(rt, samples):
+    from rag.vectors import warm
+
+    # ke: (1 pack + 4 topics) x 2 languages; ug and zm: (1 + 4) x 1
+    assert warm(rt) == 10 + 5 + 5
+    index = vector_index(rt)
+    with rt.session() as session:
+        names = {index.collection(session, "ke-cbc-g6-math", "sw", "money").name,
+                 index.collection(session, "zm-ecz-g7-math", "en").name}
+    assert all(index.client.collection_exists(n) for n in names)

@@ -66,3 +66,33 @@ def test_pack_invalid_carries_errors():
     exc = PackInvalid("x.yaml", ["a: required", "b: unknown key"])
     assert exc.errors == ["a: required", "b: unknown key"]
     assert "x.yaml: 2 error(s)" in str(exc)
+
+
+# --- property tests: bad input never crashes the validator, and every error names a place ----------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+GOOD_TEXT = (FIXTURES / "good" / "tiny-math.yaml").read_text()
+PATH_RE = __import__("re").compile(r"^(\(yaml\) .+|\S[^\n]*?: .+)", __import__("re").S)
+
+
+@given(st.text(max_size=400))
+def test_fuzz_any_text_gives_a_pack_or_errors(text):
+    pack, errors = validate_pack_text(text, "fuzz.yaml")
+    assert (pack is None) == bool(errors)
+    assert all(PATH_RE.match(e) for e in errors), errors
+
+
+@given(st.integers(min_value=0, max_value=len(GOOD_TEXT.splitlines()) - 1), st.sampled_from(["drop", "dup", "junk"]))
+def test_fuzz_damaged_good_pack_reports_paths(line_no, how):
+    lines = GOOD_TEXT.splitlines()
+    if how == "drop":
+        del lines[line_no]
+    elif how == "dup":
+        lines.insert(line_no, lines[line_no])
+    else:
+        lines[line_no] = lines[line_no] + " ]{:"
+    pack, errors = validate_pack_text("\n".join(lines) + "\n", "fuzz.yaml")
+    assert (pack is None) == bool(errors)
+    assert all(PATH_RE.match(e) for e in errors), errors
