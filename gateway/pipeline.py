@@ -109,13 +109,19 @@ def replies_to(session: Session, message_id: int, channel: str | None = None) ->
     return list(session.scalars(query.order_by(Message.id)))
 
 
-def make_deliver(runtime: Runtime):
-    """The `deliver` step `process_pending` calls: render, store, remember what waits for MORE."""
+def make_deliver(runtime: Runtime, screens: dict[int, str] | None = None):
+    """The `deliver` step `process_pending` calls: render, store, remember what waits for MORE.
+
+    `screens` collects each USSD screen by inbound id, so the request answers without
+    reading back what it just wrote.
+    """
 
     def deliver(session: Session, inbound: Message, reply: Reply) -> list[int]:
         rows, rendered = store_reply(session, runtime.settings, inbound, reply)
         if inbound.contact_id is not None:
             remember_rest(session, inbound.contact_id, inbound.channel, rendered.rest)
+        if screens is not None and inbound.channel == "ussd":
+            screens[inbound.id] = rendered.messages[0]
         return [r.id for r in rows]
 
     return deliver
@@ -154,9 +160,11 @@ def handle_ussd(runtime: Runtime, inbound: Inbound) -> str:
         stored = store_inbound(session, inbound)
     screen = _screen(runtime, stored.message_id) if stored.duplicate else None
     if screen is None:
-        ids = process_pending(runtime, stored.contact_id, make_deliver(runtime))
+        screens: dict[int, str] = {}
+        ids = process_pending(runtime, stored.contact_id, make_deliver(runtime, screens))
         enqueue_sends(runtime, ids)
-        screen = _screen(runtime, stored.message_id)
+        # Our step may have been handled by another worker holding the contact: read it back then.
+        screen = screens.get(stored.message_id) or _screen(runtime, stored.message_id)
     if screen is None:  # the engine gave nothing for this step: close the session politely
         _ = translator(runtime.settings.default_language, "channels").gettext
         return "END " + _("Sorry, something went wrong. Please dial again.")
