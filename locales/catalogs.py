@@ -27,6 +27,7 @@ COMPLETE = ("en", "sw")  # every entry translated
 # a domain of their own are left out of their parent's extraction.
 DOMAINS: dict[str, tuple[str, tuple[str, ...]]] = {
     "conversation": ("conversation", ("conversation/teachers",)),
+    "teachers": ("conversation/teachers", ()),
     "modes": ("modes", ()),
     "channels": ("channels", ()),
     "rag": ("rag", ()),

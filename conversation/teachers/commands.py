@@ -22,7 +22,7 @@ VERBS: dict[str, str] = {
     "results": "results", "matokeo": "results", "result": "results",
     "help": "help", "msaada": "help", "saidia": "help",
     "yes": "yes", "ndiyo": "yes", "ndio": "yes",
-    "no": "no", "hapana": "no", "cancel": "no", "ghairi": "no",
+    "no": "no", "hapana": "no", "ghairi": "no",
 }
 NEEDS_CLASS = {"broadcast", "lesson", "next", "repeat", "skip", "pause", "resume", "results"}
 NEEDS_ARG = {"broadcast", "lesson"}
@@ -33,6 +33,11 @@ class Command:
     verb: str
     class_ref: str | None = None
     arg: str = ""
+
+
+def N_(msgid: str) -> str:
+    """Marks a msgid for extraction; the service translates it in the teacher's language."""
+    return msgid
 
 
 @dataclass(frozen=True)
@@ -46,11 +51,13 @@ def _fold(word: str) -> str:
     return "".join(ch for ch in word if ch.isalnum()).lower()
 
 
-def parse(text: str, *, known_classes: set[str], default_class: str | None = None) -> Command | ParseError | None:
+def parse(text: str, *, known_classes: set[str], default_class: str | None = None,
+          foreign_classes: frozenset[str] | set[str] = frozenset()) -> Command | ParseError | None:
     """A Command, a ParseError (it was meant as a command but is incomplete), or None (not a command).
 
     `known_classes` holds the lower-cased names/keywords the teacher may refer to; a class
-    reference is matched case-insensitively against it.
+    reference is matched case-insensitively against it. `foreign_classes` are the school's
+    other classes: naming one is an error even where a default class applies.
     """
     words = text.strip().split()
     if not words:
@@ -65,17 +72,19 @@ def parse(text: str, *, known_classes: set[str], default_class: str | None = Non
     if verb not in NEEDS_CLASS:
         return Command(verb)
     class_ref = None
+    if rest and rest[0].lower() in foreign_classes and rest[0].lower() not in known_classes:
+        return ParseError(N_("Unknown class {name}. Your classes: {classes}"), verb)
     if rest and rest[0].lower() in known_classes:
         class_ref, rest = rest[0].lower(), rest[1:]
     elif default_class is not None:
         class_ref = default_class.lower()
     if class_ref is None:
         if rest:
-            return ParseError("Unknown class {name}. Your classes: {classes}", verb)
-        return ParseError("Which class? For example: {example}", verb)
+            return ParseError(N_("Unknown class {name}. Your classes: {classes}"), verb)
+        return ParseError(N_("Which class? For example: {example}"), verb)
     arg = " ".join(rest).strip()
     if verb in NEEDS_ARG and not arg:
-        return ParseError("Missing text. For example: {example}", verb)
+        return ParseError(N_("Missing text. For example: {example}"), verb)
     return Command(verb, class_ref, arg)
 
 

@@ -1,0 +1,65 @@
+"""Which channel and provider reach a contact when Somo speaks first (broadcasts, digests,
+reminders, answers by SMS): the provider they last wrote through on that channel, else the
+one configured for it, else the console (demo). USSD cannot be pushed, so it becomes SMS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.models import Direction, Message
+from core.settings import Settings
+
+
+@dataclass(frozen=True)
+class Route:
+    channel: str
+    provider: str
+
+
+def configured_provider(settings: Settings, channel: str) -> str | None:
+    if channel == "whatsapp":
+        if settings.whatsapp_access_token.get_secret_value() and settings.whatsapp_phone_number_id:
+            return "meta"
+        if settings.twilio_auth_token.get_secret_value() and settings.twilio_whatsapp_from:
+            return "twilio"
+        return None
+    if settings.at_api_key.get_secret_value():
+        return "africastalking"
+    if settings.twilio_auth_token.get_secret_value() and settings.twilio_sms_from:
+        return "twilio"
+    return None
+
+
+def last_provider(session: Session, contact_id: int | None, channel: str) -> str | None:
+    if contact_id is None:
+        return None
+    return session.scalar(
+        select(Message.provider)
+        .where(Message.contact_id == contact_id, Message.direction == Direction.IN.value, Message.channel == channel,
+               Message.provider != "console")
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+
+
+def route_for(session: Session, settings: Settings, *, contact_id: int | None, channel: str,
+              last_seen: dict[tuple[int, str], str | None] | None = None) -> Route:
+    """`last_seen` is an optional cache for fan-outs (one query per contact and channel)."""
+    channel = "sms" if channel in ("ussd", "", None) else channel
+    if channel not in ("sms", "whatsapp"):
+        channel = "sms"
+    key = (contact_id or 0, channel)
+    if last_seen is not None and key in last_seen:
+        provider = last_seen[key]
+    else:
+        provider = last_provider(session, contact_id, channel)
+        if last_seen is not None:
+            last_seen[key] = provider
+    provider = provider or configured_provider(settings, channel)
+    if provider is None and channel == "whatsapp":
+        return route_for(session, settings, contact_id=contact_id, channel="sms", last_seen=last_seen)
+    return Route(channel, provider or "console")
