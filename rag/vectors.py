@@ -52,11 +52,14 @@ class Built:
 class VectorIndex:
     """The process's Qdrant client and the collections it has built."""
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Runtime, client=None, shared: bool | None = None):
+        """`client` and `shared` stand in for a server in tests (a ":memory:" client shared by two indexes)."""
         from qdrant_client import QdrantClient
 
         s = runtime.settings
-        if s.qdrant_url:
+        if client is not None:
+            self.client, self.shared = client, bool(shared)
+        elif s.qdrant_url:
             self.client = QdrantClient(url=s.qdrant_url, api_key=s.qdrant_api_key.get_secret_value() or None)
             self.shared = True
         else:

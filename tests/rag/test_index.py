@@ -127,3 +127,32 @@ def test_warm_builds_every_collection(rt, samples):
         names = {index.collection(session, "ke-cbc-g6-math", "sw", "money").name,
                  index.collection(session, "zm-ecz-g7-math", "en").name}
     assert all(index.client.collection_exists(n) for n in names)
+
+
+def test_shared_server_path_reuses_a_complete_collection(rt, samples):
+    """The QDRANT_URL path, with a ":memory:" client standing in for the server (no Docker here)."""
+    from qdrant_client import QdrantClient
+
+    from rag.vectors import VectorIndex
+
+    server = QdrantClient(":memory:")
+    first, second = VectorIndex(rt, server, shared=True), VectorIndex(rt, server, shared=True)
+    with rt.session() as session:
+        a = first.collection(session, "zm-ecz-g7-math", "en", "ratio")
+        points_before = server.count(a.name).count
+        server.delete(a.name, points_selector=[next(iter(a.terms))])  # mark: a rebuild would restore it
+        b = second.collection(session, "zm-ecz-g7-math", "en", "ratio")
+        assert b.name == a.name and b.count == a.count
+        assert server.count(a.name).count == points_before  # incomplete: rebuilt
+        server.delete(a.name, points_selector=[next(iter(a.terms))])
+        third = VectorIndex(rt, server, shared=True)
+        third.collection(session, "zm-ecz-g7-math", "en", "ratio")
+        assert server.count(a.name).count == points_before
+        # a complete collection is reused as it is, not rebuilt
+        fourth = VectorIndex(rt, server, shared=True)
+        server.set_payload(a.name, payload={"marker": 1}, points=list(a.terms))
+        fourth.collection(session, "zm-ecz-g7-math", "en", "ratio")
+        got = server.retrieve(a.name, ids=list(a.terms)[:1], with_payload=True)[0]
+        assert got.payload.get("marker") == 1
+        hits = fourth.search(b, {"indices": [], "values": []}, None, 5)
+        assert hits == []
