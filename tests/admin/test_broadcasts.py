@@ -30,6 +30,7 @@ def _class_with_students(rt, world):
 
 
 def test_compose_now_fans_out_and_counts_delivered(rt, world, client):
+    """Through whichever fan-out job is installed (conversation.broadcasts when present)."""
     ids = _class_with_students(rt, world)
     csrf = signed_in(client, world.a.teacher_email)
     r = client.post("/admin/broadcasts", data={"csrf_token": csrf, "target": f"class:{world.a.class_id}",
@@ -38,15 +39,37 @@ def test_compose_now_fans_out_and_counts_delivered(rt, world, client):
     page = client.get(r.headers["location"])
     with rt.session() as s:
         b = s.scalar(select(Broadcast).where(Broadcast.text.startswith("Homework")))
-        recipients = {r.student_id: r.channel for r in s.scalars(
-            select(BroadcastRecipient).where(BroadcastRecipient.broadcast_id == b.id))}
-        texts = set(s.scalars(select(Message.text).where(Message.broadcast_id == b.id)))
+        recipients = set(s.scalars(select(BroadcastRecipient.student_id).where(BroadcastRecipient.broadcast_id == b.id)))
+        texts = s.scalars(select(Message.text).where(Message.broadcast_id == b.id)).all()
         assert b.total == 5 and b.delivered == 5 and b.failed == 0 and b.status == "settled"
-    # Active, opted-in students only; USSD and stale WhatsApp fall back to SMS.
+        assert b.created_by_id is not None and b.school_id == world.a.school_id
+    # Active, opted-in students only (not the opted-out or inactive ones).
+    assert recipients == {world.a.student_id, ids["sms"], ids["ussd"], ids["wa"], ids["stale"]}
+    assert len(texts) == 5 and all("Homework: page 12" in t for t in texts)
+    assert '<dd id="total">5</dd>' in page.text and '<dd id="delivered">5</dd>' in page.text
+
+
+def test_admin_fan_out_picks_channels_and_folds_sms(rt, world):
+    """The admin's own fan-out (used when the conversation package has none)."""
+    ids = _class_with_students(rt, world)
+    with rt.session() as s:
+        b = Broadcast(school_id=world.a.school_id, class_id=world.a.class_id, text="Homework \u2014 page 12",
+                      status="queued")
+        s.add(b)
+        s.flush()
+        bid = b.id
+    service.run_broadcast(bid)
+    with rt.session() as s:
+        b = s.get(Broadcast, bid)
+        recipients = {r.student_id: r.channel for r in s.scalars(
+            select(BroadcastRecipient).where(BroadcastRecipient.broadcast_id == bid))}
+        texts = set(s.scalars(select(Message.text).where(Message.broadcast_id == bid)))
+        service.refresh_counts(s, b)
+        assert (b.total, b.delivered, b.failed, b.status) == (5, 5, 0, "settled")
+    # USSD cannot be pushed to and stale WhatsApp is outside the 24-hour window: both go by SMS.
     assert recipients == {world.a.student_id: "sms", ids["sms"]: "sms", ids["ussd"]: "sms", ids["wa"]: "whatsapp",
                           ids["stale"]: "sms"}
-    assert "Homework: page 12 - due Friday" in texts  # the SMS text is GSM-7 folded
-    assert '<dd id="total">5</dd>' in page.text and '<dd id="delivered">5</dd>' in page.text
+    assert "Homework - page 12" in texts  # the SMS text is GSM-7 folded
 
 
 def test_failed_messages_are_counted(rt, world):

@@ -231,3 +231,35 @@ def test_bad_form_input_is_a_clear_400(world, client):
                                              "email": "new@example.org", "role": "teacher", "password": "short"})
     assert r.status_code == 400 and "password: at least 10 characters" in r.text
     assert client.get("/admin/students/not-a-number").status_code == 404
+
+
+def test_empty_filters_mean_all_and_bad_ids_are_400(world, client):
+    signed_in(client, world.a.admin_email)
+    assert client.get("/admin/students?q=&class_id=").status_code == 200
+    assert client.get("/admin/messages?phone=&class_id=&channel=&status=").status_code == 200
+    r = client.get("/admin/progress?class_id=abc")
+    assert r.status_code == 400 and "filter: expected an id" in r.text
+
+
+def test_audit_log_is_scoped_to_the_school(rt, world, client):
+    csrf = signed_in(client, world.a.admin_email)
+    client.post(f"/admin/students/{world.a.student_id}/active", data={"csrf_token": csrf, "active": "0"})
+    client.cookies.clear()
+    signed_in(client, world.b.admin_email)
+    html = client.get("/admin/audit").text
+    assert "admina@example.org" not in html and "student.deactivate" not in html
+    assert "adminb@example.org" in html  # their own login
+    client.cookies.clear()
+    signed_in(client, world.platform_email)
+    assert "student.deactivate" in client.get("/admin/audit").text
+
+
+def test_admin_root_and_static_files(client):
+    r = client.get("/admin", follow_redirects=False)
+    assert r.status_code in (307, 308) and r.headers["location"].endswith("/admin/")
+    js = client.get("/admin/static/simulator.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"] and "textContent" in js.text
+    assert "innerHTML" not in js.text  # replies are never parsed as HTML
+    page = client.get("/")
+    assert page.status_code == 200 and '<script src="/admin/static/simulator.js" defer></script>' in page.text
+    assert "<script>" not in page.text  # no inline script: the CSP would block it anyway
