@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 # Packages that add their own subcommands with `register(subparsers)`.
-PLUGINS = ("rag.cli", "admin.cli", "conversation.cli")
+PLUGINS = ("rag.cli", "admin.cli", "conversation.cli", "conversation.teachers.cli")
 
 
 class CliError(Exception):
