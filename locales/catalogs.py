@@ -82,9 +82,16 @@ def extract(domain: str) -> Catalog:
     return catalog
 
 
-def read(path: Path) -> Catalog:
+def read(path: Path, *, strict: bool = False) -> Catalog:
     with path.open("rb") as fh:
-        return read_po(fh)
+        return read_po(fh, abort_invalid=strict)
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def write(path: Path, catalog: Catalog) -> None:
@@ -122,9 +129,9 @@ def compile_po(path: Path) -> bytes:
 
 def check_catalog(path: Path, lang: str, required: set[str] | None = None) -> list[Problem]:
     """Parse, compile, placeholders, and (en/sw) completeness of one catalog."""
-    rel = str(path.relative_to(ROOT))
+    rel = _rel(path)
     try:
-        catalog = read(path)
+        catalog = read(path, strict=True)
         compile_po(path)
     except Exception as exc:  # noqa: BLE001 - any parse or compile failure is the finding
         return [Problem(rel, f"does not compile: {exc}")]
