@@ -9,6 +9,7 @@ retried step (same session and text) finds the stored screen and changes nothing
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,6 +26,8 @@ from core.models import Contact, Direction, Message, MessageStatus
 from core.observability import count_inbound
 from core.phone import country_of
 from core.runtime import Runtime, get_runtime
+
+LAST_INBOUND_PRECISION = timedelta(minutes=1)
 
 
 @dataclass
@@ -47,7 +50,12 @@ def upsert_contact(session: Session, phone: str, channel: str) -> Contact:
     if channel not in (contact.channels_seen or []):
         contact.channels_seen = [*(contact.channels_seen or []), channel]
     if channel in ("sms", "ussd", "whatsapp"):
-        setattr(contact, f"last_inbound_{channel}_at", clock.now())
+        # Kept to the minute: a USSD session's steps then cost no UPDATE each, and a
+        # 24-hour WhatsApp window does not need more precision.
+        field, now = f"last_inbound_{channel}_at", clock.now()
+        last = getattr(contact, field)
+        if last is None or now - last >= LAST_INBOUND_PRECISION:
+            setattr(contact, field, now)
     return contact
 
 
