@@ -181,3 +181,12 @@ def test_ussd_in_the_simulator_shows_screens_without_the_prefix(site, page):
     page.wait_for_function("t => document.getElementById('sim-ussd-text').textContent !== t", arg=text)
     assert not screen.inner_text().startswith(("CON", "END"))
     shot(page, "simulator-ussd")
+    before = screen.inner_text()
+    page.get_by_label("Message").fill("STOP")  # Somo answers STOP with an END screen
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_function("t => document.getElementById('sim-ussd-text').textContent !== t", arg=before)
+    assert "no more messages" in screen.inner_text() and not screen.inner_text().startswith("END")
+    assert page.get_by_role("status").inner_text() == "Session ended."
+    assert page.get_by_role("button", name="Dial *384*6#").is_visible()  # END closed the session
+    assert not page.get_by_label("Message").is_visible()
+    assert page.console_errors == []
