@@ -20,8 +20,12 @@ PACKS = Path(__file__).resolve().parents[1] / "fixtures" / "packs"
 _ids = itertools.count(1)
 
 
+def read_pack(name: str = "mini-math") -> Pack:
+    return Pack.model_validate(yaml.safe_load((PACKS / f"{name}.yaml").read_text()))
+
+
 def load_pack(rt, name: str = "mini-math") -> Pack:
-    pack = Pack.model_validate(yaml.safe_load((PACKS / f"{name}.yaml").read_text()))
+    pack = read_pack(name)
     with rt.session() as s:
         save_pack(s, pack)
     return pack
