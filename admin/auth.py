@@ -95,6 +95,8 @@ def start_session(session: Session, user: StaffUser, old_cookie: str | None = No
     """A fresh session for `user`; the session the browser held before (if any) is dropped."""
     if old_cookie:
         session.execute(delete(AdminSession).where(AdminSession.id == token_hash(old_cookie)))
+    session.execute(delete(AdminSession).where(AdminSession.staff_user_id == user.id,
+                                               AdminSession.expires_at <= clock.now()))
     token = secrets.token_urlsafe(32)
     row = AdminSession(
         id=token_hash(token), staff_user_id=user.id, csrf_token=secrets.token_urlsafe(32),

@@ -190,3 +190,35 @@ def test_ussd_in_the_simulator_shows_screens_without_the_prefix(site, page):
     assert page.get_by_role("button", name="Dial *384*6#").is_visible()  # END closed the session
     assert not page.get_by_label("Message").is_visible()
     assert page.console_errors == []
+
+
+A11Y_CHECK = """() => {
+  const problems = [];
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    if (el.hidden || el.getAttribute('aria-hidden') === 'true') continue;
+    if (!(el.labels && el.labels.length) && !el.getAttribute('aria-label')) problems.push('no label: ' + (el.name || el.id));
+  }
+  if (document.querySelectorAll('h1').length !== 1) problems.push('h1 count ' + document.querySelectorAll('h1').length);
+  if (!document.querySelector('main')) problems.push('no main landmark');
+  for (const b of document.querySelectorAll('button')) if (!b.innerText.trim()) problems.push('unnamed button');
+  return problems;
+}"""
+
+
+def test_every_page_has_labels_one_heading_and_keyboard_focus(site, page):
+    base = site["base"]
+    page.goto(f"{base}/admin/login")
+    assert page.evaluate(A11Y_CHECK) == []
+    page.keyboard.press("Tab")  # the skip link comes first
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.get_by_label("Email").fill("head@kilimani.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").press("Enter")  # the form works from the keyboard
+    page.wait_for_url(f"{base}/admin/")
+    paths = ["/admin/", "/admin/schools", "/admin/classes", f"/admin/classes/{site['class_id']}", "/admin/students",
+             "/admin/enrol", "/admin/teachers", "/admin/curriculum", "/admin/broadcasts", "/admin/progress",
+             f"/admin/progress?class_id={site['class_id']}", "/admin/messages", "/admin/audit", "/admin/tokens", "/"]
+    for path in paths:
+        page.goto(base + path)
+        assert page.evaluate(A11Y_CHECK) == [], path
+    assert page.console_errors == []
