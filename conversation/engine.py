@@ -18,8 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conversation import commands, limits, machine, optout
+from conversation import effects as fx
 from conversation.commands import Command
 from conversation.lessons import LessonRunner
+from conversation.pins import hash_pin
 from conversation.states import S
 from conversation.store import ConvState, StateStore
 from conversation.text import gettext_for, offered_languages
@@ -27,7 +29,7 @@ from conversation.world import DbWorld, Facts
 from core import clock
 from core.i18n import LANGUAGES
 from core.messages import Inbound, Reply
-from core.models import Contact, Enrolment, Student
+from core.models import Contact, Enrolment, SchoolClass, Student
 from core.runtime import Runtime
 
 log = logging.getLogger("somo.conversation")
@@ -159,10 +161,7 @@ class Turn:
         outcome = machine.step(st, machine.Event(text, command), facts, self.world(student))
         return self.apply(student, outcome, facts, depth)
 
-    def apply(self, student: Student, outcome, facts: Facts, depth: int) -> Reply:
-        from conversation import effects as fx
-        from conversation.pins import hash_pin
-
+    def apply(self, student: Student, outcome: fx.Outcome, facts: Facts, depth: int) -> Reply:
         st, reply = outcome.state, outcome.reply
         for eff in outcome.effects:
             if isinstance(eff, fx.SetLanguage):
@@ -190,8 +189,6 @@ class Turn:
 
     def hand_over(self, eff, depth: int) -> Reply:
         """Another learner takes the phone: save this one, enter the machine for the other."""
-        from conversation import effects as fx
-
         if isinstance(eff, fx.AddStudent):
             other = new_student(self.session, self.contact, self.inbound.channel)
             return self.run(other, "", None, depth=depth + 1)
@@ -209,8 +206,6 @@ class Turn:
             self.session.add(Enrolment(student_id=student.id, class_id=class_id))
         else:
             exists.active = True
-        from core.models import SchoolClass
-
         klass = self.session.get(SchoolClass, class_id)
         if klass is not None and student.school_id is None:
             student.school_id = klass.school_id
