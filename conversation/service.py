@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 from conversation import engine
 from conversation.lock import ContactLock
 from conversation.store import FENCE, StaleState, max_version, run_after_commit, update_data
+from conversation.text import gettext_for
 from core.messages import Inbound, Reply
-from core.models import Contact, Direction, Message, MessageStatus
+from core.models import Contact, Direction, Message, MessageStatus, Student
 from core.runtime import Runtime
 
 log = logging.getLogger("somo.conversation")
@@ -106,8 +107,25 @@ def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLoc
         except StaleState:
             log.warning("contact %s: a newer worker wrote this state; leaving the rest to it", contact_id)
             return out
+        except Exception as exc:  # noqa: BLE001 - one bad message must not block the student's queue
+            log.exception("contact %s: message handling failed", contact_id)
+            out.extend(_give_up(runtime, contact_id, deliver, exc))
+            continue
         out.extend(ids)
         run_after_commit(session)
+
+
+def _give_up(runtime: Runtime, contact_id: int, deliver: Deliver, exc: Exception) -> list[int]:
+    """Mark the oldest pending row handled with the error, and say sorry (in a fresh unit of work)."""
+    with runtime.session() as session:
+        row = _pending(session, contact_id)
+        if row is None:
+            return []
+        row.status, row.error = MessageStatus.HANDLED.value, f"conversation: {type(exc).__name__}: {exc}"[:500]
+        student = session.get(Student, row.student_id) if row.student_id else None
+        _ = gettext_for(student.language if student else "en")
+        return deliver(session, row, Reply(_("Sorry, something went wrong. Please try again."),
+                                           end_session=row.channel == "ussd"))
 
 
 def remember_rest(session: Session, contact_id: int, channel: str, rest: str | None) -> None:

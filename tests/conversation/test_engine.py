@@ -118,3 +118,31 @@ def test_clean_text_strips_control_characters_and_caps_length():
     assert clean_text("\x00stop\x1b\u202e") == "stop"
     assert len(clean_text("x" * 5000)) == 2000
     assert clean_text(None) == ""
+
+
+def test_a_failing_message_gets_an_apology_and_does_not_block_the_next(rt):
+    from conversation import engine
+    from conversation.service import process_pending
+    from core import clock
+    from core.messages import Inbound
+    from core.models import Message
+    from gateway.pipeline import make_deliver, store_inbound
+
+    engine.register_pre_handler("tests.conversation.doubles.explode_on_boom")
+    try:
+        with rt.session() as s:
+            for i, text in enumerate(["boom", "hi"]):
+                stored = store_inbound(s, Inbound(channel="sms", provider="console", provider_message_id=f"b{i}",
+                                                  sender="+254700111777", recipient=None, text=text,
+                                                  received_at=clock.now()))
+        process_pending(rt, stored.contact_id, make_deliver(rt))
+    finally:
+        engine.PRE_HANDLERS.remove("tests.conversation.doubles.explode_on_boom")
+    with rt.session() as s:
+        rows = list(s.scalars(select(Message).order_by(Message.id)))
+    inbound = [m for m in rows if m.direction == "in"]
+    assert [m.status for m in inbound] == ["handled", "handled"]
+    assert "RuntimeError: pre-handler bug" in inbound[0].error and inbound[1].error is None
+    replies = {m.reply_to_id: m.text for m in rows if m.direction == "out"}
+    assert replies[inbound[0].id] == "Sorry, something went wrong. Please try again."
+    assert "Welcome to Somo" in replies[inbound[1].id]
