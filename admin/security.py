@@ -23,6 +23,7 @@ HEADERS = {
     "cache-control": "no-store",
 }
 HSTS = "max-age=31536000; includeSubDomains"
+STATIC_CACHE = "public, max-age=86400"
 
 
 def header_pairs(https: bool) -> list[tuple[bytes, bytes]]:
@@ -50,6 +51,9 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = header_pairs(is_https(scope, self.public_base_url))
+        if "/static/" in scope.get("path", ""):
+            # CSS and JS are cached (a slow phone connection should not fetch them per page); pages are not.
+            extra = [(k, v) for k, v in extra if k != b"cache-control"] + [(b"cache-control", STATIC_CACHE.encode())]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -260,6 +260,8 @@ def test_admin_root_and_static_files(client):
     js = client.get("/admin/static/simulator.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"] and "textContent" in js.text
     assert "innerHTML" not in js.text  # replies are never parsed as HTML
+    assert js.headers["cache-control"] == "public, max-age=86400"  # cached on slow connections
+    assert client.get("/admin/login").headers["cache-control"] == "no-store"  # pages are not
     page = client.get("/")
     assert page.status_code == 200 and '<script src="/admin/static/simulator.js" defer></script>' in page.text
     assert "<script>" not in page.text  # no inline script: the CSP would block it anyway
