@@ -139,3 +139,30 @@ def test_bad_broadcasts_are_refused_with_the_field(world, client):
     r = client.post("/admin/broadcasts", data={"csrf_token": csrf, "target": f"class:{world.a.class_id}",
                                                "text": "hi", "scheduled_at": "2001-01-01T08:00"})
     assert r.status_code == 400 and "scheduled_at: that time has passed" in r.text
+
+
+def test_dispatch_puts_the_fan_out_on_rq_with_its_schedule(rt_redis):
+    """Production shape: the job goes to the broadcast queue on Redis, scheduled ones at their time."""
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    from admin.scope import Scope
+    from core.models import Role, School
+
+    with rt_redis.session() as s:
+        school = factories.school(s)
+        klass = factories.school_class(s, school=school)
+        admin = factories.staff(s, role=Role.SCHOOL_ADMIN, school=school)
+        scope = Scope.of(s, admin)
+        now_row = service.compose(s, scope, school=s.get(School, school.id), klass=klass, text="now", scheduled_at=None)
+        later = clock.now() + timedelta(hours=3)
+        later_row = service.compose(s, scope, school=school, klass=None, text="later", scheduled_at=later)
+    service.dispatch(rt_redis, now_row)
+    service.dispatch(rt_redis, later_row)
+    queue = rt_redis.queue.rq_queue("broadcast")
+    assert f"broadcast-{now_row.id}" in queue.job_ids
+    job = Job.fetch(f"broadcast-{now_row.id}", connection=rt_redis.redis)
+    assert job.func_name == service.job_path() and job.args == (now_row.id,)
+    scheduled = ScheduledJobRegistry(queue=queue)
+    assert f"broadcast-{later_row.id}" in scheduled.get_job_ids()
+    assert abs((scheduled.get_scheduled_time(f"broadcast-{later_row.id}") - later).total_seconds()) < 2
