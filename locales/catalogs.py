@@ -1,6 +1,7 @@
 """Extracting, updating, compiling and checking the gettext catalogs with babel.
 
-A domain is a package: `conversation` strings are extracted from conversation/, go to
+A domain is what `translator(lang, domain)` names (by default the package's name):
+`conversation` strings are extracted from the files that use it, go to
 locales/conversation.pot, and are translated in locales/<lang>/LC_MESSAGES/conversation.po.
 English catalogs carry the English text (msgstr = msgid), so "untranslated English" means
 an entry someone forgot; Kiswahili must be complete; Luganda, Bemba and Nyanja may leave
@@ -10,11 +11,12 @@ entries empty (gettext then falls back to English), except the required ones.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract as extract_file
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
@@ -23,17 +25,11 @@ ROOT = LOCALES.parent
 MAPPING = LOCALES / "babel.cfg"
 LANGS = ("en", "sw", "lg", "bem", "ny")
 COMPLETE = ("en", "sw")  # every entry translated
-# Packages whose strings are catalogued (the domain is the package name); sub-packages with
-# a domain of their own are left out of their parent's extraction.
-DOMAINS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "conversation": ("conversation", ("conversation/teachers",)),
-    "teachers": ("conversation/teachers", ()),
-    "modes": ("modes", ()),
-    "channels": ("channels", ()),
-    "rag": ("rag", ()),
-    "admin": ("admin", ()),
-    "gateway": ("gateway", ()),
-}
+# Where strings live. A file's strings belong to the domain it names (`translator(lang,
+# "teachers")`, `DOMAIN = "conversation"`), else to its package's domain: the gateway says
+# a few things in `channels`, admin's teacher pages in `teachers`.
+SOURCES = ("core", "channels", "conversation", "modes", "rag", "admin", "gateway")
+_NAMES_DOMAIN = re.compile(r'translator\([^)]*"([a-z]+)"\s*\)|DOMAIN\s*=\s*"([a-z]+)"')
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 
 
@@ -54,31 +50,48 @@ def pot_path(domain: str) -> Path:
     return LOCALES / f"{domain}.pot"
 
 
+def file_domains(path: Path) -> set[str]:
+    if path.suffix != ".py":
+        return {path.relative_to(ROOT).parts[0]}
+    text = path.read_text(encoding="utf-8", errors="replace")
+    named = {a or b for a, b in _NAMES_DOMAIN.findall(text)}
+    return named or {path.relative_to(ROOT).parts[0]}
+
+
+def _source_files() -> list[Path]:
+    files = []
+    for package in SOURCES:
+        root = ROOT / package
+        if root.is_dir():
+            files += sorted(root.rglob("*.py")) + sorted(root.rglob("templates/**/*.html"))
+    return files
+
+
+def _messages(path: Path):
+    method = "python" if path.suffix == ".py" else "jinja2"
+    options = {} if method == "python" else {"extensions": "jinja2.ext.i18n"}
+    with path.open("rb") as fh:
+        yield from extract_file(method, fh, keywords=KEYWORDS, comment_tags=("TRANSLATORS:",), options=options,
+                                strip_comment_tags=True)
+
+
 def domains_present() -> list[str]:
-    """Domains with a source package or any catalog on disk."""
-    found = {d for d, (pkg, _) in DOMAINS.items() if (ROOT / pkg).is_dir()}
-    found |= {p.stem for p in LOCALES.glob("*/LC_MESSAGES/*.po")}
+    """Domains that code uses (with strings) or that have a catalog on disk."""
+    found = {p.stem for p in LOCALES.glob("*/LC_MESSAGES/*.po")}
+    for path in _source_files():
+        if any(True for _ in _messages(path)):
+            found |= file_domains(path)
     return sorted(found)
 
 
-def _method_map() -> list[tuple[str, str]]:
-    return [("**.py", "python"), ("**/templates/**.html", "jinja2")]
-
-
 def extract(domain: str) -> Catalog:
-    package, excluded = DOMAINS.get(domain, (domain, ()))
-    source = ROOT / package
     catalog = Catalog(project="Somo", domain=domain, charset="utf-8")
-    if not source.is_dir():
-        return catalog
-    for filename, lineno, message, comments, context in extract_from_dir(
-        source, method_map=_method_map(), options_map={"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}},
-        keywords=KEYWORDS, comment_tags=("TRANSLATORS:",), strip_comment_tags=True,
-    ):
-        rel = f"{package}/{filename}"
-        if any(rel.startswith(prefix + "/") for prefix in excluded):
+    for path in _source_files():
+        if domain not in file_domains(path):
             continue
-        catalog.add(message, None, [(rel, lineno)], auto_comments=comments, context=context)
+        rel = str(path.relative_to(ROOT))
+        for lineno, message, comments, context in _messages(path):
+            catalog.add(message, None, [(rel, lineno)], auto_comments=comments, context=context)
     return catalog
 
 
