@@ -100,14 +100,14 @@ class DbWorld:
         ) if p]
 
     def subjects(self, lang: str) -> list[Item]:
-        """The packs of the student's classes, or else every pack of the number's country."""
-        wanted = self._class_packs()
+        """The packs of the student's classes, or else (none set, or none loaded) the country's packs."""
         query = select(CurriculumPack.pack, CurriculumPack.subject, CurriculumPack.grade)
-        if wanted:
-            query = query.where(CurriculumPack.pack.in_(wanted))
-        else:
-            query = query.where(CurriculumPack.country == self.country)
-        rows = self.session.execute(query.order_by(CurriculumPack.subject, CurriculumPack.grade)).all()
+        order = (CurriculumPack.subject, CurriculumPack.grade)
+        wanted = self._class_packs()
+        rows = self.session.execute(query.where(CurriculumPack.pack.in_(wanted)).order_by(*order)).all() \
+            if wanted else []
+        if not rows:
+            rows = self.session.execute(query.where(CurriculumPack.country == self.country).order_by(*order)).all()
         titles = [subject_title(r.subject, lang) for r in rows]
         return [Item(r.pack, f"{t} {r.grade}" if titles.count(t) > 1 else t) for r, t in zip(rows, titles, strict=True)]
 

@@ -147,3 +147,25 @@ def test_a_dropped_ussd_session_is_offered_to_continue_exactly_there(rt):
     assert "Continue Adding fractions, step 3 of 6?" in again
     menu = read_all(phone, phone.send("2"))
     assert "1. Continue: Adding fractions, step 3 of 6" in menu and "2. Mathematics" in menu
+
+
+def test_the_menu_offers_the_class_pack_else_the_countrys_packs(rt):
+    load_pack(rt)
+    with rt.session() as s:
+        school = factories.school(s)
+        with_pack = factories.school_class(s, school=school, join_code="HASPACK", pack="mini-math")
+        factories.school_class(s, school=school, join_code="NOPACK", pack="not-loaded-yet")
+        from core.models import CurriculumPack
+
+        other = CurriculumPack(pack="ke-other", curriculum="KE-CBC", country="KE", subject="Science", grade=6,
+                               languages=["en"], content={})
+        s.add(other)
+        assert with_pack.pack == "mini-math"
+    menus = {}
+    for number, code in (("+254711000901", "HASPACK"), ("+254711000902", "NOPACK")):
+        phone = Phone(rt, number)
+        for text in ("hi", "1", "Amina", code):
+            phone.send(text)
+        menus[code] = phone.send("1")
+    assert "1. Mathematics" in menus["HASPACK"] and "Science" not in menus["HASPACK"]
+    assert "Mathematics" in menus["NOPACK"] and "Science" in menus["NOPACK"]  # fallback: the country's packs
