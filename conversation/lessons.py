@@ -113,6 +113,6 @@ class LessonRunner:
         slots[eff.mode] = slot
         title = pack.text(pack.topic(eff.topic).title, facts.lang)
         st.data["last"] = {"mode": eff.mode, "pack": eff.pack, "topic": eff.topic,
-                           "label": result.progress_label or title}
+                           "label": result.progress_label or title, "lang": facts.lang}
         st.state = S.LESSON
         return result.reply

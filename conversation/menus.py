@@ -57,12 +57,20 @@ def last_lesson(st: ConvState) -> dict | None:
     return last if isinstance(last, dict) and last.get("mode") and last.get("pack") and last.get("topic") else None
 
 
+def lesson_label(last: dict, facts: Facts, world: World) -> str:
+    """The mode's progress label ("Adding fractions, step 3 of 6"), or the topic's title when the
+    student has changed language since the label was made."""
+    if last.get("label") and last.get("lang", facts.lang) == facts.lang:
+        return last["label"]
+    return next((t.title for t in world.topics(last["pack"], facts.lang) if t.id == last["topic"]), last["topic"])
+
+
 def main_menu(st: ConvState, facts: Facts, world: World, prefix: str = "") -> Reply:
     _ = gettext_for(facts.lang)
     items: list[tuple[str, str]] = []
     last = last_lesson(st)
     if last:
-        items.append(("continue", _("Continue: %(lesson)s") % {"lesson": last.get("label") or last["topic"]}))
+        items.append(("continue", _("Continue: %(lesson)s") % {"lesson": lesson_label(last, facts, world)}))
     subjects = world.subjects(facts.lang)
     items.extend((f"subject:{s.id}", s.title) for s in subjects)
     shared = sum(1 for p in world.profiles() if p.onboarded or p.id == facts.student_id) > 1
@@ -104,10 +112,11 @@ def modes_menu(st: ConvState, facts: Facts, world: World) -> Reply:
                  options=numbered(items))
 
 
-def resume_reply(st: ConvState, facts: Facts) -> Reply:
+def resume_reply(st: ConvState, facts: Facts, world: World) -> Reply:
     _ = gettext_for(facts.lang)
     last = last_lesson(st) or {}
-    return Reply(_("Continue %(lesson)s?") % {"lesson": last.get("label") or last.get("topic", "")},
+    label = lesson_label(last, facts, world) if last else ""
+    return Reply(_("Continue %(lesson)s?") % {"lesson": label},
                  options=numbered([("continue", _("Yes, continue")), ("menu", _("Main menu"))]))
 
 
@@ -141,7 +150,7 @@ def pick_language(st: ConvState, text: str, facts: Facts) -> str | None:
 def lesson_or_menu(st: ConvState, facts: Facts, world: World, prefix: str = "") -> fx.Outcome:
     """After a learner is picked: the resume offer when a lesson is in progress, else the menu."""
     if last_lesson(st):
-        reply = resume_reply(st, facts)
+        reply = resume_reply(st, facts, world)
         if prefix:
             reply.text = f"{prefix}\n{reply.text}"
         return show(st, S.RESUME_OFFER, reply)
@@ -211,7 +220,7 @@ def on_resume_offer(st: ConvState, text: str, facts: Facts, world: World) -> fx.
         return run_mode(st, "resume", last["mode"], last["pack"], last["topic"])
     if picked == "menu" or not last:
         return show(st, S.MENU, main_menu(st, facts, world))
-    return show(st, S.RESUME_OFFER, resume_reply(st, facts))
+    return show(st, S.RESUME_OFFER, resume_reply(st, facts, world))
 
 
 def switch_to(st: ConvState, student_id: int, facts: Facts, world: World) -> fx.Outcome:

@@ -169,3 +169,17 @@ def test_the_menu_offers_the_class_pack_else_the_countrys_packs(rt):
         menus[code] = phone.send("1")
     assert "1. Mathematics" in menus["HASPACK"] and "Science" not in menus["HASPACK"]
     assert "Mathematics" in menus["NOPACK"] and "Science" in menus["NOPACK"]  # fallback: the country's packs
+
+
+def test_lang_mid_lesson_switches_the_language_and_keeps_the_lesson(rt):
+    load_pack(rt)
+    phone = Phone(rt, "+254711000903")
+    onboard(phone, "1")
+    pick_first_lesson(phone)
+    phone.send("1")
+    assert "Step 2/6" in phone.screens[-1]
+    assert "Choose your language:" in phone.send("LANG")
+    menu = phone.send("2")
+    assert "Lugha imebadilishwa." in menu and "1. Endelea: Kujumlisha sehemu" in menu
+    assert "Hatua 2/6" in phone.send("1")
+    assert phone.student().language == "sw"
