@@ -144,9 +144,12 @@ def sms_fallback_provider(settings: Settings) -> str | None:
 def _record_success(runtime: Runtime, message_id: int, result: SendResult) -> None:
     with runtime.session() as session:
         row = session.get(Message, message_id)
-        row.provider_message_id = result.provider_message_id
         row.status = result.status
         row.error = None
+        if result.provider_message_id and _id_taken(session, row, result.provider_message_id):
+            row.error = f"the provider answered with a message id already recorded: {result.provider_message_id}"
+        else:
+            row.provider_message_id = result.provider_message_id
         row.sent_at = clock.now()
         if result.status == MessageStatus.DELIVERED.value:
             row.delivered_at = clock.now()
@@ -161,6 +164,14 @@ def observe_sent(row: Message) -> None:
     if row.channel == "sms":
         segments, encoding = segment_info(row.text)
         count_segments(encoding, row.provider, segments)
+
+
+def _id_taken(session: Session, row: Message, provider_message_id: str) -> bool:
+    """A provider id is unique per provider; a repeated one must not leave the row stuck in `sending`."""
+    return session.scalar(
+        select(Message.id).where(Message.provider == row.provider, Message.provider_message_id == provider_message_id,
+                                 Message.id != row.id).limit(1)
+    ) is not None
 
 
 def backoff_seconds(settings: Settings, attempts: int, retry_after: float | None) -> float:

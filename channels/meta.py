@@ -42,6 +42,13 @@ OUTSIDE_WINDOW_CODE = 131047
 class Batch:
     messages: list[Inbound] = field(default_factory=list)
     statuses: list[tuple[StatusUpdate, dict[str, Any]]] = field(default_factory=list)
+    skipped: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (wamid, why) kept as events
+
+
+class NoPhone(Exception):
+    """A message identified only by a business-scoped user id (BSUID, WhatsApp usernames):
+    our contacts are phone numbers, so it is recorded and skipped, not refused (a 4xx
+    would make Meta retry the whole batch for days)."""
 
 
 def _obj(value: Any, path: str) -> dict[str, Any]:
@@ -87,19 +94,39 @@ def _parse_value(value: dict[str, Any], path: str, batch: Batch, phone_number_id
     ours = _str(metadata, "phone_number_id", f"{path}.metadata")
     if phone_number_id and ours != phone_number_id:
         raise InvalidPayload(f"{path}.metadata.phone_number_id", f"unknown number id {ours[:30]!r}")
-    names = {c.get("wa_id"): (c.get("profile") or {}).get("name")
-             for c in _list(value.get("contacts"), f"{path}.contacts") if isinstance(c, dict)}
+    contacts = [c for c in _list(value.get("contacts"), f"{path}.contacts") if isinstance(c, dict)]
+    names = {c.get("wa_id"): (c.get("profile") or {}).get("name") for c in contacts}
     for k, message in enumerate(_list(value.get("messages"), f"{path}.messages")):
-        batch.messages.append(_message(_obj(message, f"{path}.messages[{k}]"), f"{path}.messages[{k}]",
-                                       metadata, names, country))
+        message = _obj(message, f"{path}.messages[{k}]")
+        try:
+            batch.messages.append(_message(message, f"{path}.messages[{k}]", metadata, names, country, contacts))
+        except NoPhone as exc:
+            batch.skipped.append((_str(message, "id", f"{path}.messages[{k}]"), {"reason": str(exc), "message": message}))
     for k, status in enumerate(_list(value.get("statuses"), f"{path}.statuses")):
         status = _obj(status, f"{path}.statuses[{k}]")
         batch.statuses.append((_status(status, f"{path}.statuses[{k}]"), status))
 
 
-def _message(message: dict[str, Any], path: str, metadata: dict, names: dict, country: str) -> Inbound:
+def _sender(message: dict[str, Any], path: str, contacts: list[dict[str, Any]]) -> str:
+    """The sender's number: `from`, else the one contact's `wa_id`; a BSUID alone is NoPhone."""
+    if isinstance(message.get("from"), str) and message["from"].strip():
+        return message["from"]
+    user_id = message.get("from_user_id")
+    if user_id:
+        matches = [c.get("wa_id") for c in contacts if c.get("user_id") == user_id and c.get("wa_id")]
+        if matches:
+            return matches[0]
+        raise NoPhone("sender known only by a business-scoped user id")
+    wa_ids = [c["wa_id"] for c in contacts if isinstance(c.get("wa_id"), str) and c["wa_id"]]
+    if len(wa_ids) == 1:
+        return wa_ids[0]
+    raise InvalidPayload(f"{path}.from", "missing")
+
+
+def _message(message: dict[str, Any], path: str, metadata: dict, names: dict, country: str,
+             contacts: list[dict[str, Any]]) -> Inbound:
     wamid = _str(message, "id", path)
-    sender_raw = _str(message, "from", path)
+    sender_raw = _sender(message, path, contacts)
     sender = phone_of(sender_raw, f"{path}.from", country)
     kind = message.get("type", "text")
     text, button_id = "", None

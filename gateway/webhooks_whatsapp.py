@@ -7,7 +7,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from channels import meta
 from channels.base import InvalidPayload
-from channels.receipts import apply_status
+from channels.receipts import apply_status, record_event
 from gateway.deps import RuntimeDep
 from gateway.errors import BadRequest
 from gateway.pipeline import accept_messages
@@ -42,6 +42,8 @@ def events(request: Request, body: RawBody, rt: RuntimeDep) -> Response:
     def receipts(session) -> None:
         for update, raw in batch.statuses:
             apply_status(session, meta.PROVIDER, update, raw)
+        for wamid, why in batch.skipped:
+            record_event(session, meta.PROVIDER, "skipped", wamid, why)
 
     accept_messages(rt, batch.messages, on_session=receipts)
     return Response(status_code=200)

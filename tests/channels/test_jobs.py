@@ -224,3 +224,18 @@ def test_parts_of_one_reply_go_out_in_order(gw_rt):
         time.sleep(0.05)
     sent = [parse_qs(c.request.body)["message"][0] for c in responses.calls]
     assert sent == ["part one", "part two"]
+
+
+@responses.activate
+def test_a_repeated_provider_id_does_not_leave_the_row_stuck(gw_rt):
+    responses.post(AT_SEND, json=fixture("africastalking:send_answer"), status=201)
+    first = outbound(gw_rt)
+    send_message(first)
+    with gw_rt.session() as s:
+        contact_id = s.get(Message, first).contact_id
+        (second,) = store_outbound(s, Rendered(messages=["again"]), channel="sms", provider="africastalking",
+                                   phone="+254711000555", contact_id=contact_id)
+        second_id = second.id
+    send_message(second_id)
+    m = row(gw_rt, second_id)
+    assert m.status == "sent" and m.provider_message_id is None and "already recorded" in m.error

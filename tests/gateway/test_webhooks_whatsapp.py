@@ -164,3 +164,46 @@ def test_half_bad_batch_stores_nothing(client, gw_rt):
     payload["entry"][0]["changes"][0]["value"]["messages"].append(bad)
     assert signed(client, payload).status_code == 400
     assert count(gw_rt) == 0
+
+
+def test_a_bsuid_only_message_is_recorded_and_skipped_while_the_rest_is_stored(client, gw_rt):
+    payload = fixture("meta:text")
+    value = payload["entry"][0]["changes"][0]["value"]
+    good = value["messages"][0]
+    value["contacts"].append({"profile": {"name": "Juma", "username": "juma"}, "user_id": "KE.13491208655302741918"})
+    value["messages"].append({"from_user_id": "KE.13491208655302741918", "id": "wamid.bsuid1",
+                              "timestamp": "1717400300", "type": "text", "text": {"body": "hi"}})
+    with respx.mock:
+        respx.post(SEND).mock(return_value=httpx.Response(200, json=fixture("meta:send_answer")))
+        assert signed(client, payload).status_code == 200
+    stored = rows(gw_rt, Message.direction == Direction.IN.value)
+    assert [m.provider_message_id for m in stored] == [good["id"]]
+    with gw_rt.session() as s:
+        (event,) = s.scalars(select(ProviderEvent).where(ProviderEvent.kind == "skipped")).all()
+        assert event.dedupe_key == "wamid.bsuid1" and "business-scoped" in event.payload["reason"]
+
+
+def test_from_falls_back_to_the_single_contact_wa_id(client, gw_rt):
+    payload = fixture("meta:text")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0].pop("from")
+    with respx.mock:
+        respx.post(SEND).mock(return_value=httpx.Response(200, json=fixture("meta:send_answer")))
+        assert signed(client, payload).status_code == 200
+    assert rows(gw_rt, Message.direction == Direction.IN.value)[0].phone == "+254711000444"
+
+
+@respx.mock
+def test_two_messages_from_one_student_in_one_batch_are_both_handled_in_order(client, gw_rt):
+    answers = iter(range(100))
+    route = respx.post(SEND).mock(side_effect=lambda request: httpx.Response(
+        200, json={"messaging_product": "whatsapp", "messages": [{"id": f"wamid.out{next(answers)}"}]}))
+    payload = fixture("meta:text")
+    messages = payload["entry"][0]["changes"][0]["value"]["messages"]
+    messages.append(dict(messages[0], id="wamid.second", timestamp="1717400010", text={"body": "second"}))
+    assert signed(client, payload).status_code == 200
+    inbound = rows(gw_rt, Message.direction == Direction.IN.value)
+    assert [m.provider_message_id for m in inbound][1] == "wamid.second"
+    assert all(m.status == "handled" for m in inbound)
+    out = rows(gw_rt, Message.direction == Direction.OUT.value)
+    assert route.call_count == len(out) and all(m.status == "sent" and m.error is None for m in out)
+    assert {m.reply_to_id for m in out} == {m.id for m in inbound}
