@@ -1,11 +1,21 @@
-"""Jobs the gateway queues: handling a contact's stored inbound messages (SMS and WhatsApp)."""
+"""Jobs the gateway queues: handling a contact's stored inbound messages (SMS and WhatsApp),
+and the sweep that re-queues work a crash left between a commit and its enqueue."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import select
+
 from channels.outbound import enqueue_sends
 from conversation.service import process_pending
+from core import clock
+from core.models import Direction, Message, MessageStatus
 from core.runtime import get_runtime
 from gateway.pipeline import make_deliver
+
+SWEEP_AFTER = timedelta(minutes=2)
+SWEEP_BATCH = 500
 
 
 def process_contact(contact_id: int) -> None:
@@ -13,3 +23,32 @@ def process_contact(contact_id: int) -> None:
     runtime = get_runtime()
     ids = process_pending(runtime, contact_id, make_deliver(runtime))
     enqueue_sends(runtime, ids)
+
+
+def sweep() -> dict[str, int]:
+    """Re-queue inbound rows still `received` and outbound rows still `queued` after SWEEP_AFTER.
+
+    Safe to run any time (e.g. every minute from the scheduler): both kinds were never
+    claimed, so queueing them again cannot send anything twice, and the job ids keep
+    one job per row. Rows stuck in `sending` are left alone on purpose: the provider may
+    have accepted them, and a second send would reach the student twice.
+    """
+    runtime = get_runtime()
+    cutoff = clock.now() - SWEEP_AFTER
+    with runtime.session() as session:
+        inbound = session.execute(
+            select(Message.id, Message.contact_id).where(
+                Message.direction == Direction.IN.value, Message.status == MessageStatus.RECEIVED.value,
+                Message.created_at < cutoff, Message.contact_id.is_not(None), Message.channel != "ussd",
+            ).order_by(Message.id).limit(SWEEP_BATCH)
+        ).all()
+        outbound = session.scalars(
+            select(Message.id).where(
+                Message.direction == Direction.OUT.value, Message.status == MessageStatus.QUEUED.value,
+                Message.created_at < cutoff,
+            ).order_by(Message.id).limit(SWEEP_BATCH)
+        ).all()
+    for message_id, contact_id in inbound:
+        runtime.queue.enqueue("gateway.jobs.process_contact", contact_id, job_id=f"process-{message_id}-swept")
+    enqueue_sends(runtime, list(outbound))
+    return {"inbound": len(inbound), "outbound": len(outbound)}
