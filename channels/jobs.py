@@ -23,6 +23,7 @@ from channels.sms import segment_info
 from core import clock
 from core.models import Contact, Message, MessageStatus
 from core.observability import count_job_failure, count_job_retry, count_outbound, count_segments
+from core.ratelimit import TokenBucket
 from core.runtime import Runtime, get_runtime
 from core.settings import Settings
 
@@ -71,6 +72,12 @@ def _claim_and_plan(runtime: Runtime, message_id: int) -> Plan | None:
                                   at=clock.now() + timedelta(seconds=SIBLING_WAIT_S),
                                   job_id=f"send-{message_id}-after-{clock.now().timestamp():.0f}")
             return None
+        wait = throttle_wait(runtime, row)
+        if wait > 0:  # the provider's rate for this sender is used up: come back when a token is due
+            runtime.queue.enqueue("channels.jobs.send_message", message_id,
+                                  at=clock.now() + timedelta(seconds=wait), queue="broadcast",
+                                  job_id=f"send-{message_id}-throttled-{int(clock.now().timestamp() * 1000)}")
+            return None
         now = clock.now()
         claimed = session.execute(
             update(Message)
@@ -92,6 +99,17 @@ def _claim_and_plan(runtime: Runtime, message_id: int) -> Plan | None:
             count_outbound(row.channel, row.provider, "refused")
             log.info("send refused", extra={"message_id": message_id, "reason": str(exc)})
             return None
+
+
+def throttle_wait(runtime: Runtime, row: Message) -> float:
+    """Seconds until this provider and sender may send again (a token bucket shared through
+    Redis by every worker, `send_rate_per_second`); 0 to send now. The console is not paced."""
+    rate = runtime.settings.send_rate_per_second
+    if row.provider == "console" or rate <= 0:
+        return 0.0
+    key = f"send:{row.provider}:{row.service_number or 'default'}"
+    bucket = runtime.extra(f"channels.bucket.{key}", lambda rt: TokenBucket(rt.redis, key, rate))
+    return bucket.take()
 
 
 def _earlier_part_pending(session: Session, row: Message) -> bool:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from core import clock
@@ -131,7 +131,7 @@ class RQQueue:
                     return job_id
             except Exception:  # noqa: BLE001 - no such job
                 pass
-        if at is not None and at > clock.now() + timedelta(seconds=1):
+        if at is not None and at > clock.now():
             job = q.enqueue_at(at, _path(func), *args, **opts)
         else:
             job = q.enqueue(_path(func), *args, **opts)
