@@ -9,12 +9,17 @@ same job and the state version serves as an optimistic check.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
 
+from redis.exceptions import RedisError
+
 from core.runtime import Runtime
+
+log = logging.getLogger("somo.conversation")
 
 LOCK_TTL_MS = 60_000  # longer than any one message takes (the USSD path has no slow calls)
 
@@ -65,7 +70,11 @@ class ContactLock:
         deadline = time.monotonic() + max(0.0, wait_s)
         delay = 0.01
         while True:
-            if self.redis.set(self.key, self.value, nx=True, px=LOCK_TTL_MS):
+            try:
+                taken = self.redis.set(self.key, self.value, nx=True, px=LOCK_TTL_MS)
+            except RedisError:
+                return self._acquire_locally(wait_s)
+            if taken:
                 self.held = True
                 self._floor_value = self.floor() if self.floor else 0  # Redis may have lost its counter
                 return True
@@ -74,12 +83,26 @@ class ContactLock:
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
 
-    def token(self) -> int | None:
-        """A fresh fencing token (0 without Redis: the state version then serves), None if the lock was lost."""
+    def _acquire_locally(self, wait_s: float) -> bool:
+        """Redis is down: no rq worker can run either, so the only handlers left are requests
+        answered inline (USSD, console), and a USSD session sends one step at a time. A
+        process-local lock, with the state version as the optimistic check, keeps them in order
+        until Redis is back; SMS/WhatsApp rows wait, stored, for `gateway.jobs.sweep`."""
+        log.warning("redis unavailable: contact %s locked in this process only", self.contact_id)
+        self.redis = None
+        return self.acquire(wait_s)
+
+    def token(self, floor: int | None = None) -> int | None:
+        """A fresh fencing token (0 without Redis: the state version then serves), None if the lock was lost.
+
+        `floor`: the newest state version the caller just read (in its own unit of work, so
+        no extra round trip); the token exceeds it even if Redis lost its counter.
+        """
         if self.redis is None:
             return 0 if self.held else None
+        floor = self._floor_value if floor is None else max(floor, self._floor_value)
         script = self.runtime.extra("conversation.lock_token", lambda rt: rt.redis.register_script(_TOKEN))
-        value = int(script(keys=[self.key, self.fence_key], args=[self.value, LOCK_TTL_MS, self._floor_value]))
+        value = int(script(keys=[self.key, self.fence_key], args=[self.value, LOCK_TTL_MS, floor]))
         return None if value < 0 else value
 
     def release(self) -> None:

@@ -67,6 +67,10 @@ def cmd_worker(args) -> int:
         except OSError as exc:
             raise CliError(f"--metrics-port {args.metrics_port}: {exc.strerror or exc}") from exc
     queues = [rt.queue.rq_queue(name) for name in names]
+    if not args.burst:
+        from gateway.jobs import sweep_and_reschedule
+
+        sweep_and_reschedule()  # rows a crash or a Redis outage left unqueued; then every minute
     worker = ObservedWorker(queues, connection=rt.redis)
     worker.work(with_scheduler=not args.no_scheduler, burst=args.burst, logging_level="WARNING")
     return 0

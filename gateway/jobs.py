@@ -16,6 +16,7 @@ from gateway.pipeline import make_deliver
 
 SWEEP_AFTER = timedelta(minutes=2)
 SWEEP_BATCH = 500
+SWEEP_EVERY = timedelta(minutes=1)
 
 
 def process_contact(contact_id: int) -> None:
@@ -52,3 +53,14 @@ def sweep() -> dict[str, int]:
         runtime.queue.enqueue("gateway.jobs.process_contact", contact_id, job_id=f"process-{message_id}-swept")
     enqueue_sends(runtime, list(outbound))
     return {"inbound": len(inbound), "outbound": len(outbound)}
+
+
+def sweep_and_reschedule() -> dict[str, int]:
+    """Sweep now, then again in SWEEP_EVERY on the rq scheduler (one job per minute slot, so
+    several workers seeding it at start-up still make one chain). `somo worker` seeds it."""
+    runtime = get_runtime()
+    counts = sweep()
+    if runtime.queue.is_async:
+        at = clock.now() + SWEEP_EVERY
+        runtime.queue.enqueue("gateway.jobs.sweep_and_reschedule", queue="low", at=at, job_id=f"sweep-{at:%Y%m%d%H%M}")
+    return counts

@@ -8,9 +8,11 @@ retried step (same session and text) finds the stored screen and changes nothing
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,6 +30,7 @@ from core.phone import country_of
 from core.runtime import Runtime, get_runtime
 
 LAST_INBOUND_PRECISION = timedelta(minutes=1)
+log = logging.getLogger("somo.gateway")
 
 
 @dataclass
@@ -71,12 +74,11 @@ def _existing(session: Session, inbound: Inbound) -> Stored | None:
 
 
 def store_inbound(session: Session, inbound: Inbound) -> Stored:
-    """Insert the inbound row; a repeated provider id returns the existing row, changing nothing."""
-    if inbound.provider_message_id:
-        existing = _existing(session, inbound)
-        if existing is not None:
-            count_inbound(inbound.channel, inbound.provider, "duplicate")
-            return existing
+    """Insert the inbound row; a repeated provider id returns the existing row, changing nothing.
+
+    No look-up first: the insert itself finds a repeat (ON CONFLICT DO NOTHING), so a new
+    message, the common case, costs one contact read and one insert.
+    """
     contact = upsert_contact(session, inbound.sender, inbound.channel)
     payload = dict(inbound.raw or {})
     if inbound.button_id:
@@ -158,8 +160,22 @@ def accept_messages(runtime: Runtime, inbounds: list[Inbound], on_session=None) 
             on_session(session)
     for item in stored:
         if item.status == MessageStatus.RECEIVED.value:
-            runtime.queue.enqueue("gateway.jobs.process_contact", item.contact_id, job_id=f"process-{item.message_id}")
+            queue_or_leave(lambda item=item: runtime.queue.enqueue(
+                "gateway.jobs.process_contact", item.contact_id, job_id=f"process-{item.message_id}"))
     return stored
+
+
+def queue_or_leave(enqueue) -> None:
+    """Queue a job for rows already committed; with Redis down, leave them for the sweep.
+
+    The webhook is still answered 200: the rows are safe in PostgreSQL, `gateway.jobs.sweep`
+    queues them once Redis is back, and a gateway retry queues them again (one job id per
+    row). Answering 503 instead would make the gateway re-post into the same outage.
+    """
+    try:
+        enqueue()
+    except RedisError as exc:
+        log.warning("queue unavailable (%s): stored rows wait for the sweep", type(exc).__name__)
 
 
 def handle_ussd(runtime: Runtime, inbound: Inbound) -> str:
@@ -170,7 +186,7 @@ def handle_ussd(runtime: Runtime, inbound: Inbound) -> str:
     if screen is None:
         screens: dict[int, str] = {}
         ids = process_pending(runtime, stored.contact_id, make_deliver(runtime, screens))
-        enqueue_sends(runtime, ids)
+        queue_or_leave(lambda: enqueue_sends(runtime, ids))
         # Our step may have been handled by another worker holding the contact: read it back then.
         screen = screens.get(stored.message_id) or _screen(runtime, stored.message_id)
     if screen is None:  # the engine gave nothing for this step: close the session politely
@@ -191,6 +207,6 @@ def handle_console(runtime: Runtime, inbound: Inbound) -> list[str]:
         stored = store_inbound(session, inbound)
     if stored.status == MessageStatus.RECEIVED.value:
         ids = process_pending(runtime, stored.contact_id, make_deliver(runtime))
-        enqueue_sends(runtime, ids)
+        queue_or_leave(lambda: enqueue_sends(runtime, ids))
     with runtime.session() as session:
         return [m.text for m in replies_to(session, stored.message_id)]

@@ -64,6 +64,36 @@ def parse_form(body: bytes) -> dict[str, str]:
 def parse_json(body: bytes) -> Any:
     text = decode_utf8(body)
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"body: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    bad = unstorable_text(data)
+    if bad is not None:
+        raise BadRequest(bad)
+    return data
+
+
+def unstorable_text(value: Any, path: str = "body") -> str | None:
+    """Where a JSON value holds text PostgreSQL cannot store: a NUL (`\\u0000`) or a lone UTF-16
+    surrogate (`\\ud800`), both legal JSON escapes. None when every string is clean."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{path}: contains a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path}: contains a lone surrogate (not valid Unicode text)"
+        return None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        where = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
+        bad = unstorable_text(key, f"{path} key") if isinstance(key, str) else None
+        bad = bad or unstorable_text(item, where)
+        if bad is not None:
+            return bad
+    return None

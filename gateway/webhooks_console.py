@@ -13,6 +13,7 @@ from core.phone import InvalidPhone, to_e164
 from gateway.deps import RuntimeDep
 from gateway.errors import BadRequest
 from gateway.pipeline import handle_console
+from gateway.webhooks_body import unstorable_text
 
 router = APIRouter()
 
@@ -23,6 +24,14 @@ class ConsoleIn(BaseModel):
     channel: str = "sms"
     session_id: str | None = Field(default=None, max_length=120)
     message_id: str | None = Field(default=None, max_length=120)
+
+    @field_validator("phone", "text", "session_id", "message_id")
+    @classmethod
+    def _storable(cls, v: str | None, info) -> str | None:
+        bad = unstorable_text(v, info.field_name) if v is not None else None
+        if bad is not None:
+            raise ValueError(bad)
+        return v
 
     @field_validator("channel")
     @classmethod
