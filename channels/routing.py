@@ -61,5 +61,7 @@ def route_for(session: Session, settings: Settings, *, contact_id: int | None, c
             last_seen[key] = provider
     provider = provider or configured_provider(settings, channel)
     if provider is None and channel == "whatsapp":
-        return route_for(session, settings, contact_id=contact_id, channel="sms", last_seen=last_seen)
+        sms = configured_provider(settings, "sms")  # no WhatsApp provider here, but SMS can reach them
+        if sms is not None:
+            return Route("sms", sms)
     return Route(channel, provider or "console")

@@ -45,6 +45,7 @@ SETTLE_AFTER = timedelta(hours=2)  # a "sent" message with no receipt by then co
 DELIVERED = {MessageStatus.DELIVERED.value, MessageStatus.READ.value}
 FAILED = {MessageStatus.FAILED.value}
 QUEUED_STATES = ("queued", "scheduled")
+EARLY = timedelta(seconds=5)
 
 
 def recipients_query(broadcast: Broadcast):
@@ -64,7 +65,24 @@ def recipients_query(broadcast: Broadcast):
     return q.distinct()
 
 
+def school_members_query(broadcast: Broadcast):
+    """A whole-school broadcast also reaches the school's students not (yet) in a class."""
+    return (
+        select(Student.id).join(Contact, Contact.id == Student.contact_id)
+        .where(Student.school_id == broadcast.school_id, Student.active.is_(True), Contact.opted_out.is_(False))
+    )
+
+
+def recipient_ids(session: Session, broadcast: Broadcast) -> list[int]:
+    ids = set(session.scalars(recipients_query(broadcast)))
+    if broadcast.class_id is None:
+        ids |= set(session.scalars(school_members_query(broadcast)))
+    return sorted(ids)
+
+
 def count_recipients(session: Session, broadcast: Broadcast) -> int:
+    if broadcast.class_id is None:
+        return len(recipient_ids(session, broadcast))
     return session.scalar(select(func.count()).select_from(recipients_query(broadcast).subquery())) or 0
 
 
@@ -74,12 +92,14 @@ def run_broadcast(broadcast_id: int) -> None:
     with rt.session() as session:
         b = session.get(Broadcast, broadcast_id)
         if b is None or b.status not in (*QUEUED_STATES, "sending"):
-            return
+            return  # already settled, cancelled, or waiting for the teacher's YES
+        if b.scheduled_at is not None and b.scheduled_at > clock.now() + EARLY:
+            return  # woken early (a re-delivered job): the scheduled one will come
         if b.class_id is not None and session.get(SchoolClass, b.class_id).paused and b.kind == "lesson":
             b.status = "scheduled"  # waits for RESUME
             return
         b.status = "sending"
-        student_ids = list(session.scalars(recipients_query(b)))
+        student_ids = recipient_ids(session, b)
         done = set(session.scalars(select(BroadcastRecipient.student_id).where(
             BroadcastRecipient.broadcast_id == b.id)))
         b.total = len(done | set(student_ids))
@@ -151,6 +171,13 @@ def tally(session: Session, broadcast_id: int) -> tuple[int, int, int]:
         else:
             pending += 1
     return delivered, failed, pending
+
+
+def refresh_counts(session: Session, b: Broadcast) -> Broadcast:
+    """Delivered and failed from the recipients' message statuses (for pages and the API)."""
+    if b.status in ("sending", "settled"):
+        b.delivered, b.failed, _ = tally(session, b.id)
+    return b
 
 
 def check_broadcast(broadcast_id: int) -> None:

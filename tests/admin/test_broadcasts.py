@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from admin import broadcasts as service
+from conversation.broadcasts import check_broadcast, run_broadcast
 from core import clock
 from core.models import Broadcast, BroadcastRecipient, Contact, Message, SchoolClass
 from tests import factories
@@ -49,8 +50,8 @@ def test_compose_now_fans_out_and_counts_delivered(rt, world, client):
     assert '<dd id="total">5</dd>' in page.text and '<dd id="delivered">5</dd>' in page.text
 
 
-def test_admin_fan_out_picks_channels_and_folds_sms(rt, world):
-    """The admin's own fan-out (used when the conversation package has none)."""
+def test_fan_out_picks_channels_and_folds_sms(rt, world):
+    """The shared fan-out job, as the admin queues it."""
     ids = _class_with_students(rt, world)
     with rt.session() as s:
         b = Broadcast(school_id=world.a.school_id, class_id=world.a.class_id, text="Homework \u2014 page 12",
@@ -58,7 +59,7 @@ def test_admin_fan_out_picks_channels_and_folds_sms(rt, world):
         s.add(b)
         s.flush()
         bid = b.id
-    service.run_broadcast(bid)
+    run_broadcast(bid)
     with rt.session() as s:
         b = s.get(Broadcast, bid)
         recipients = {r.student_id: r.channel for r in s.scalars(
@@ -66,10 +67,13 @@ def test_admin_fan_out_picks_channels_and_folds_sms(rt, world):
         texts = set(s.scalars(select(Message.text).where(Message.broadcast_id == bid)))
         service.refresh_counts(s, b)
         assert (b.total, b.delivered, b.failed, b.status) == (5, 5, 0, "settled")
-    # USSD cannot be pushed to and stale WhatsApp is outside the 24-hour window: both go by SMS.
+    # USSD cannot be pushed to: it goes by SMS. WhatsApp students stay on WhatsApp; outside the
+    # 24-hour window the send job uses the approved template or falls back to SMS (tests/channels).
     assert recipients == {world.a.student_id: "sms", ids["sms"]: "sms", ids["ussd"]: "sms", ids["wa"]: "whatsapp",
-                          ids["stale"]: "sms"}
-    assert "Homework - page 12" in texts  # the SMS text is GSM-7 folded
+                          ids["stale"]: "whatsapp"}
+    klass = world.a.class_name if hasattr(world.a, "class_name") else None
+    assert any(t.endswith("Homework - page 12") for t in texts)  # the SMS text is GSM-7 folded
+    assert klass is None or all(t.startswith(f"{klass}: ") for t in texts)
 
 
 def test_failed_messages_are_counted(rt, world):
@@ -78,14 +82,22 @@ def test_failed_messages_are_counted(rt, world):
         s.add(b)
         s.flush()
         contact = s.scalar(select(Contact).where(Contact.phone == world.a.phone))
-        s.add_all([
-            Message(direction="out", channel="sms", provider="console", phone=world.a.phone, student_id=world.a.student_id,
-                    contact_id=contact.id, broadcast_id=b.id, text="x", status="delivered"),
-            Message(direction="out", channel="sms", provider="console", phone=world.b.phone, student_id=world.b.student_id,
-                    broadcast_id=b.id, text="x", status="failed", error="21610"),
-        ])
+        ok = Message(direction="out", channel="sms", provider="console", phone=world.a.phone,
+                     student_id=world.a.student_id, contact_id=contact.id, broadcast_id=b.id, text="x",
+                     status="delivered")
+        bad = Message(direction="out", channel="sms", provider="console", phone=world.b.phone,
+                      student_id=world.b.student_id, broadcast_id=b.id, text="x", status="failed", error="21610")
+        s.add_all([ok, bad])
+        s.flush()
+        s.add_all([BroadcastRecipient(broadcast_id=b.id, student_id=world.a.student_id, message_id=ok.id),
+                   BroadcastRecipient(broadcast_id=b.id, student_id=world.b.student_id, message_id=bad.id)])
         s.flush()
         service.refresh_counts(s, b)
+        assert (b.delivered, b.failed, b.status) == (1, 1, "sending")  # the page counts; settling is the job's
+        bid = b.id
+    check_broadcast(bid)
+    with rt.session() as s:
+        b = s.get(Broadcast, bid)
         assert (b.delivered, b.failed, b.status) == (1, 1, "settled")
 
 
@@ -102,12 +114,12 @@ def test_scheduled_broadcast_waits_and_can_be_cancelled(rt, world, client):
         assert b.status == "scheduled" and b.total == 0
         assert abs((b.scheduled_at - (clock.now() + timedelta(days=1))).total_seconds()) < 60
         bid = b.id
-    service.run_broadcast(bid)  # woken early: does nothing
+    run_broadcast(bid)  # woken early: does nothing
     with rt.session() as s:
         assert s.get(Broadcast, bid).status == "scheduled"
     client.post(f"/admin/broadcasts/{bid}/cancel", data={"csrf_token": csrf})
     clock.freeze(clock.now() + timedelta(days=2))
-    service.run_broadcast(bid)
+    run_broadcast(bid)
     with rt.session() as s:
         assert s.get(Broadcast, bid).status == "cancelled"
         assert s.scalar(select(Message).where(Message.broadcast_id == bid)) is None
@@ -120,8 +132,8 @@ def test_scheduled_broadcast_goes_out_when_due(rt, world):
         s.add(b)
         s.flush()
         bid = b.id
-    service.run_broadcast(bid)
-    service.run_broadcast(bid)  # a repeated job changes nothing
+    run_broadcast(bid)
+    run_broadcast(bid)  # a repeated job changes nothing
     with rt.session() as s:
         assert s.get(Broadcast, bid).total == 1
         assert len(s.scalars(select(Message).where(Message.broadcast_id == bid)).all()) == 1
@@ -162,7 +174,7 @@ def test_dispatch_puts_the_fan_out_on_rq_with_its_schedule(rt_redis):
     queue = rt_redis.queue.rq_queue("broadcast")
     assert f"broadcast-{now_row.id}" in queue.job_ids
     job = Job.fetch(f"broadcast-{now_row.id}", connection=rt_redis.redis)
-    assert job.func_name == service.job_path() and job.args == (now_row.id,)
+    assert job.func_name == service.JOB and job.args == (now_row.id,)
     scheduled = ScheduledJobRegistry(queue=queue)
     assert f"broadcast-{later_row.id}" in scheduled.get_job_ids()
     assert abs((scheduled.get_scheduled_time(f"broadcast-{later_row.id}") - later).total_seconds()) < 2
