@@ -5,6 +5,7 @@ the 50 does, and the teacher's summary is right."""
 from __future__ import annotations
 
 import itertools
+import json
 from urllib.parse import parse_qs
 
 import httpx
@@ -136,3 +137,47 @@ def test_summary_after_delivery_receipts(rq_rt):
             assert (b.status, b.total, b.delivered, b.failed) == ("settled", 27, 25, 2)
             summary = s.scalar(select(Message.text).where(Message.phone == TEACHER, Message.direction == "out"))
     assert summary == "Broadcast to 6B: delivered 25 of 27; 2 failed."
+
+
+META = "https://graph.test/v21.0/106540352242922/messages"
+
+
+@pytest.fixture
+def wa_rt(db_url, tmp_path):
+    settings = dict(PROVIDER_SETTINGS, at_api_key="", whatsapp_template_name="class_news", rate_limit_per_minute=0,
+                    send_rate_per_second=1000.0)
+    runtime = make_runtime(db_url, tmp_path=tmp_path, **settings)
+    previous = set_runtime(runtime)
+    yield runtime
+    set_runtime(previous)
+    runtime.close()
+
+
+@respx.mock
+def test_whatsapp_students_get_free_text_inside_the_window_and_the_template_outside(wa_rt):
+    """A broadcast follows each student's channel; WhatsApp's 24-hour rule picks the form."""
+    from datetime import timedelta
+
+    rt = wa_rt
+    with rt.session() as s:
+        school = factories.school(s, name="WA School")
+        klass = factories.school_class(s, school=school, name="6B")
+        fresh = factories.student(s, phone="+254711000401", name="Fresh", klass=klass, channel="whatsapp")
+        fresh.contact.last_inbound_whatsapp_at = clock.now() - timedelta(hours=2)
+        stale = factories.student(s, phone="+254711000402", name="Stale", klass=klass, channel="whatsapp")
+        stale.contact.last_inbound_whatsapp_at = clock.now() - timedelta(days=3)
+        teacher = factories.staff(s, school=school, phone=TEACHER, classes=[klass])
+        b = Broadcast(school_id=school.id, class_id=klass.id, created_by_id=teacher.id, text="Trip on Friday",
+                      status="queued")
+        s.add(b)
+    ids = itertools.count()
+    route = respx.post(META).mock(side_effect=lambda req: httpx.Response(
+        200, json={"messages": [{"id": f"wamid.{next(ids)}"}]}))
+    from conversation.broadcasts import run_broadcast
+
+    run_broadcast(b.id)
+    bodies = {json.loads(c.request.content)["to"]: json.loads(c.request.content) for c in route.calls}
+    assert set(bodies) == {"254711000401", "254711000402"}
+    assert bodies["254711000401"]["type"] == "text" and "Trip on Friday" in bodies["254711000401"]["text"]["body"]
+    assert bodies["254711000402"]["type"] == "template"
+    assert bodies["254711000402"]["template"]["name"] == "class_news"
