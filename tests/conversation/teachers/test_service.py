@@ -175,3 +175,32 @@ def test_teacher_can_still_opt_out(rt, school):
     teacher.send("STOP")
     with rt.session() as s:
         assert s.scalar(select(Contact).where(Contact.phone == TEACHER)).opted_out
+
+
+def test_a_lesson_can_be_scheduled_for_a_time(rt_redis):
+    """'at 07:30' schedules for the next 07:30 in the school's time zone, on the rq scheduler."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from rq.registry import ScheduledJobRegistry
+
+    from core import clock
+
+    rt = rt_redis
+    clock.freeze(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))  # 13:00 in Nairobi
+    load_pack(rt)
+    with rt.session() as s:
+        school = factories.school(s, name="Scheduled")
+        klass = factories.school_class(s, school=school, name="6B", pack="mini-math")
+        factories.student(s, phone="+254711000500", klass=klass)
+        factories.staff(s, school=school, phone=TEACHER, classes=[klass])
+    answer = Phone(rt, TEACHER).send("LESSON 6B fractions-add at 07:30")
+    assert "Scheduled for 1 students in 6B." in answer
+    with rt.session() as s:
+        b = s.scalar(select(Broadcast))
+        assert b.status == "scheduled" and b.kind == "lesson" and b.topic == "fractions-add"
+        local = b.scheduled_at.astimezone(ZoneInfo("Africa/Nairobi"))
+        assert (local.day, local.hour, local.minute) == (24, 7, 30)  # tomorrow morning
+    jobs = ScheduledJobRegistry(queue=rt.queue.rq_queue("broadcast")).get_job_ids()
+    assert f"broadcast-{b.id}" in jobs
+    assert _count(rt, Message, Message.broadcast_id == b.id) == 0  # nothing sent yet
