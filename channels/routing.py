@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.models import Direction, Message
@@ -44,6 +44,25 @@ def last_provider(session: Session, contact_id: int | None, channel: str) -> str
         .order_by(Message.id.desc())
         .limit(1)
     )
+
+
+def prefill(session: Session, contact_ids: list[int], channels: tuple[str, ...] = ("sms", "whatsapp")
+            ) -> dict[tuple[int, str], str | None]:
+    """A `last_seen` cache for a fan-out batch: one query per channel instead of one per contact."""
+    cache: dict[tuple[int, str], str | None] = {(cid, ch): None for cid in contact_ids for ch in channels}
+    if not contact_ids:
+        return cache
+    for channel in channels:
+        newest = (
+            select(Message.contact_id, func.max(Message.id).label("id"))
+            .where(Message.contact_id.in_(contact_ids), Message.direction == Direction.IN.value,
+                   Message.channel == channel, Message.provider != "console")
+            .group_by(Message.contact_id).subquery()
+        )
+        rows = session.execute(select(Message.contact_id, Message.provider).join(newest, Message.id == newest.c.id))
+        for cid, provider in rows:
+            cache[(cid, channel)] = provider
+    return cache
 
 
 def route_for(session: Session, settings: Settings, *, contact_id: int | None, channel: str,

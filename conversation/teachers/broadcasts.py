@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from channels.outbound import store_outbound
 from channels.render import render_for
-from channels.routing import route_for
+from channels.routing import prefill, route_for
 from core import clock
 from core.i18n import translator
 from core.messages import Reply
@@ -116,11 +116,11 @@ def _fan_out_batch(rt: Runtime, broadcast_id: int, student_ids: list[int]) -> No
     with rt.session() as session:
         b = session.get(Broadcast, broadcast_id)
         klass = session.get(SchoolClass, b.class_id) if b.class_id else None
-        cache: dict = {}
         rows = session.execute(
             select(Student.id, Student.language, Student.preferred_channel, Contact.id, Contact.phone)
             .join(Contact, Contact.id == Student.contact_id).where(Student.id.in_(student_ids))
         ).all()
+        cache = prefill(session, [r[3] for r in rows])
         for sid, lang, channel, contact_id, phone in rows:
             route = route_for(session, rt.settings, contact_id=contact_id, channel=channel, last_seen=cache)
             recipient = BroadcastRecipient(broadcast_id=b.id, student_id=sid, channel=route.channel)
