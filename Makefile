@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench.flow
 
 fuzz: $(STAMP)
 	SOMO_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -m "not browser" tests -k "fuzz or property"

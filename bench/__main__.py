@@ -1,5 +1,7 @@
 """`python -m bench`: run every benchmark module in this folder, one after another, and print its figures.
 
+`make bench` runs only `bench.flow`, the whole-flow report (see docs/performance.md).
+
 Each module runs in its own process (`python -m bench.<name>`) so one's servers and
 settings cannot leak into the next; extra arguments are passed to every module.
 """
@@ -13,8 +15,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+# Building blocks the benchmarks import, not benchmarks themselves.
+HELPERS = {"bare", "lessons", "loadgen", "mockprovider", "report", "scenario", "stack"}
+
+
 def modules() -> list[str]:
-    return sorted(p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_"))
+    return sorted(p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_") and p.stem not in HELPERS)
 
 
 def main(argv: list[str] | None = None) -> int:

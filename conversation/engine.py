@@ -40,6 +40,8 @@ log = logging.getLogger("somo.conversation")
 PRE_HANDLERS: list[str] = ["conversation.teachers.service.handle"]
 
 IDLE_NEW_SESSION = timedelta(hours=1)  # a message after this pause starts a new session
+ACTIVE_PRECISION = timedelta(minutes=1)
+KEEP = "conversation.keep"  # session.info key: ORM objects held for the unit of work
 MAX_TEXT = 2000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 
@@ -114,6 +116,15 @@ def current_student(session: Session, contact: Contact) -> Student | None:
     return student
 
 
+def touch(student: Student) -> None:
+    """Last active, kept to the minute: the reports count days and weeks, and a lesson's
+    steps then cost no UPDATE of the student each."""
+    now = clock.now()
+    last = student.last_active_at
+    if last is None or now - last >= ACTIVE_PRECISION or now < last:
+        student.last_active_at = now
+
+
 def new_student(session: Session, contact: Contact, channel: str) -> Student:
     student = Student(contact_id=contact.id, name="", language="en", onboarded=False,
                       preferred_channel=channel if channel in ("sms", "ussd", "whatsapp") else "sms")
@@ -131,18 +142,29 @@ class Turn:
         self.store = StateStore(runtime, session)
         self.country = contact.country or runtime.settings.default_country
         self.lessons = LessonRunner(runtime, session, self)
+        self._class_ids: dict[int, int | None] = {}
+        # The learners this turn touched stay in the session's identity map (it holds clean
+        # objects weakly) so the deliver step's language look-up costs no second SELECT.
+        session.info.setdefault(KEEP, [])
 
     def world(self, student: Student) -> DbWorld:
         return DbWorld(self.session, self.contact.id, student.id, self.country, self.lessons.available_modes())
 
     def facts(self, student: Student, st: ConvState, *, new_session: bool, switched: bool) -> Facts:
         offered = offered_languages(self.country, self.runtime.settings.default_country)
-        enrolled = self.session.scalar(
-            select(Enrolment.id).where(Enrolment.student_id == student.id, Enrolment.active.is_(True)).limit(1)
-        ) is not None
+        enrolled = self.class_id(student) is not None
         lang = student.language if student.language in LANGUAGES else offered[0]
         return Facts(student.id, student.name or "", lang, self.country, offered, student.onboarded, enrolled,
                      bool(student.pin_hash), self.inbound.channel, new_session, switched, self.inbound.button_id)
+
+    def class_id(self, student: Student) -> int | None:
+        """The student's first active class, read once per turn (the facts and the lesson both ask)."""
+        if student.id not in self._class_ids:
+            self._class_ids[student.id] = self.session.scalar(
+                select(Enrolment.class_id).where(Enrolment.student_id == student.id, Enrolment.active.is_(True))
+                .order_by(Enrolment.id).limit(1)
+            )
+        return self._class_ids[student.id]
 
     def is_new_session(self, st: ConvState, text: str, command: Command | None) -> bool:
         if self.inbound.channel == "ussd":
@@ -155,6 +177,7 @@ class Turn:
 
     def run(self, student: Student, text: str, command: Command | None, *, force_new: bool = False,
             switched: bool = False, depth: int = 0) -> Reply:
+        self.session.info[KEEP].append(student)
         st = self.store.load(student.id)
         new_session = force_new or self.is_new_session(st, text, command)
         facts = self.facts(student, st, new_session=new_session, switched=switched)
@@ -178,10 +201,10 @@ class Turn:
                 reply = self.lessons.run(student, st, eff, facts)
             elif isinstance(eff, (fx.SwitchStudent, fx.AddStudent)) and depth == 0:
                 self.store.save(st)
-                student.last_active_at = clock.now()
+                touch(student)
                 return self.hand_over(eff, depth)
         self.store.save(st)
-        student.last_active_at = clock.now()
+        touch(student)
         if reply is None:
             _ = gettext_for(facts.lang)
             reply = Reply(_("Reply MENU for the menu."))
@@ -199,6 +222,7 @@ class Turn:
         return self.run(other, "", None, switched=True, depth=depth + 1)
 
     def enrol(self, student: Student, class_id: int) -> None:
+        self._class_ids.pop(student.id, None)
         exists = self.session.scalar(
             select(Enrolment).where(Enrolment.student_id == student.id, Enrolment.class_id == class_id)
         )

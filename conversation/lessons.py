@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conversation import effects as fx
@@ -25,7 +24,7 @@ from conversation.text import gettext_for
 from conversation.world import MODE_NAMES, Facts
 from core import clock
 from core.messages import Reply
-from core.models import Enrolment, Student
+from core.models import Student
 from core.runtime import Runtime
 from modes.base import ModeContext
 from rag.store import get_pack
@@ -63,10 +62,7 @@ class LessonRunner:
         return tuple(name for name in MODE_NAMES if self.lookup(name) is not None)
 
     def _class_id(self, student: Student) -> int | None:
-        return self.session.scalar(
-            select(Enrolment.class_id).where(Enrolment.student_id == student.id, Enrolment.active.is_(True))
-            .order_by(Enrolment.id).limit(1)
-        )
+        return self.turn.class_id(student)
 
     def _to_menu(self, st: ConvState, student: Student, facts: Facts, note: str) -> Reply:
         check(S.LESSON, S.MENU)

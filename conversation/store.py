@@ -201,7 +201,10 @@ def update_data(session: Session, student_id: int, change) -> None:
         if not saved.version:
             return
         StateStore(get_runtime(), session)._drop_hot(student_id)
+    before = copy.deepcopy(saved.data)
     change(saved.data)
+    if saved.data == before:  # nothing kept and nothing to clear: the common turn writes nothing more
+        return
     session.execute(
         update(ConversationState)
         .where(ConversationState.student_id == student_id, ConversationState.version == saved.version)

@@ -45,14 +45,19 @@ def save_pack(session: Session, pack: Pack) -> CurriculumPack:
 
 def get_pack(session: Session, pack_id: str) -> Pack | None:
     """The validated pack, cached per process by checksum (re-read when the pack changes)."""
+    # The checksum alone decides: the content (a large JSON document) is read and validated
+    # only when this process has not seen this version yet.
+    checksum_now = session.scalar(select(CurriculumPack.checksum).where(CurriculumPack.pack == pack_id))
+    if checksum_now is None:
+        return None
+    cached = _cache.get(pack_id)
+    if cached and cached[0] == checksum_now:
+        return cached[1]
     row = session.execute(
         select(CurriculumPack.checksum, CurriculumPack.content).where(CurriculumPack.pack == pack_id)
     ).first()
     if row is None:
         return None
-    cached = _cache.get(pack_id)
-    if cached and cached[0] == row.checksum:
-        return cached[1]
     pack = Pack.model_validate(row.content)
     with _cache_lock:
         _cache[pack_id] = (row.checksum, pack)

@@ -20,6 +20,7 @@ from conversation.store import after_commit
 from conversation.teachers import results
 from conversation.teachers.broadcasts import count_recipients
 from conversation.teachers.commands import EXAMPLES, Command, ParseError, normalise_topic, parse
+from conversation.teachers.directory import maybe_staff
 from core import clock
 from core.i18n import translator
 from core.messages import Inbound, Reply
@@ -43,6 +44,8 @@ _AT = re.compile(r"\s+(?:at|saa)\s+(\d{1,2}):(\d{2})$", re.IGNORECASE)
 
 def handle(runtime: Runtime, session: Session, inbound: Inbound, contact: Contact) -> Reply | None:
     """The engine's pre-handler: a Reply for a teacher's message, None for everyone else."""
+    if not maybe_staff(session, inbound.sender):  # from memory: most senders are students
+        return None
     teacher = session.scalar(select(StaffUser).where(StaffUser.phone == inbound.sender, StaffUser.active.is_(True)))
     if teacher is None or teacher.role not in (Role.TEACHER.value, Role.SCHOOL_ADMIN.value):
         return None

@@ -1,0 +1,137 @@
+"""A lean HTTP/1.1 load generator on asyncio streams (keep-alive, loopback only).
+
+httpx spends more CPU per request than a bare endpoint does, and on a 2-core machine the
+generator's CPU is taken from the server: these raw connections cost a few microseconds.
+`closed_loop` finds peak throughput (N connections, each sending as soon as it is
+answered); `open_loop` sends on a fixed schedule whatever the answers do, as gateways do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+HOST = "127.0.0.1"
+Request = tuple[str, dict[str, str], bytes]  # path, headers, body (always POST)
+MakeRequest = Callable[[int], Request]
+
+
+@dataclass
+class Sample:
+    index: int
+    sent_at: float  # wall clock, to match provider records
+    client_ms: float
+    server_ms: float | None
+    status: int
+
+
+@dataclass
+class Result:
+    samples: list[Sample] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    max_lag_ms: float = 0.0
+
+    def error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+class Conn:
+    def __init__(self, port: int):
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+        head = [f"POST {path} HTTP/1.1", f"Host: {HOST}:{self.port}", f"Content-Length: {len(body)}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        got = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        payload = await self.reader.readexactly(int(got.get("content-length", "0")))
+        if got.get("connection", "").lower() == "close":
+            self.close()
+        return status, got, payload
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def _one(conn: Conn, index: int, make: MakeRequest, result: Result) -> None:
+    path, headers, body = make(index)
+    sent_wall, sent = time.time(), time.perf_counter()
+    try:
+        status, got, _ = await asyncio.wait_for(conn.post(path, headers, body), timeout=30)
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        conn.close()
+        result.error(type(exc).__name__)
+        return
+    server = got.get("x-server-time-ms")
+    result.samples.append(Sample(index, sent_wall, (time.perf_counter() - sent) * 1000,
+                                 float(server) if server else None, status))
+    if status >= 400:
+        result.error(str(status))
+
+
+async def closed_loop(port: int, make: MakeRequest, *, concurrency: int, seconds: float) -> Result:
+    result = Result()
+    counter = iter(range(10**9))
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        conn = Conn(port)
+        while time.perf_counter() < deadline:
+            await _one(conn, next(counter), make, result)
+        conn.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.elapsed_s = time.perf_counter() - start
+    return result
+
+
+async def open_loop(port: int, make: MakeRequest, *, rate: float, seconds: float, max_conns: int = 1000) -> Result:
+    """`rate` requests a second for `seconds`; a request waits for a free connection only when
+    `max_conns` are all busy (then the lag shows in its client time, as a queue would)."""
+    result = Result()
+    idle: list[Conn] = []
+    opened = 0
+    slots = asyncio.Semaphore(max_conns)
+
+    async def fire(index: int) -> None:
+        nonlocal opened
+        async with slots:
+            conn = idle.pop() if idle else Conn(port)
+            await _one(conn, index, make, result)
+            idle.append(conn)
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        due = start + i / rate
+        now = time.perf_counter()
+        if due > now:
+            await asyncio.sleep(due - now)
+        else:
+            result.max_lag_ms = max(result.max_lag_ms, (now - due) * 1000)
+        tasks.append(asyncio.create_task(fire(i)))
+    await asyncio.gather(*tasks)
+    result.elapsed_s = time.perf_counter() - start
+    for conn in idle:
+        conn.close()
+    return result
+
+
+def pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 2)

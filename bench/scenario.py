@@ -1,0 +1,105 @@
+"""Simulated students: what each request of a benchmark run sends, as the gateways send it.
+
+Request i goes to student i % N as that student's step i // N, so with N = rate x think
+time every student has one message in flight at most and waits `think` seconds between
+messages. Scripts walk onboarding, the menu and into a Teach lesson (then keep answering);
+USSD students dial again after the script ends. SMS students are on Africa's Talking;
+every `WHATSAPP_EVERY`-th messaging student is on WhatsApp (Meta Cloud API, signed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from urllib.parse import urlencode
+
+TOKEN = "bench-token"
+APP_SECRET = "bench-app-secret"
+PHONE_NUMBER_ID = "106540352242922"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+WHATSAPP_EVERY = 4  # one messaging student in four on WhatsApp
+USSD_ANSWERS = ["1", "Amina", "skip", "1", "1", "1", "1", "1", "1", "1", "1"]
+CHAT_SCRIPT = ["Hi", "1", "Amina", "SKIP", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1"]
+
+
+def ussd_phone(student: int) -> str:
+    return f"+2547111{student:05d}"
+
+
+def sms_phone(student: int) -> str:
+    return f"+2547222{student:05d}"
+
+
+def is_whatsapp(student: int) -> bool:
+    return student % WHATSAPP_EVERY == WHATSAPP_EVERY - 1
+
+
+def ussd_request(run: str, students: int):
+    def make(i: int):
+        student, step = i % students, i // students
+        dial, depth = divmod(step, len(USSD_ANSWERS) + 1)
+        form = {"sessionId": f"ATUid_{run}_{student}_{dial}", "serviceCode": "*384*1234#",
+                "phoneNumber": ussd_phone(student), "networkCode": "63902",
+                "text": "*".join(USSD_ANSWERS[:depth])}
+        return f"/webhooks/africastalking/ussd?token={TOKEN}", FORM, urlencode(form).encode()
+
+    return make
+
+
+def chat_text(step: int) -> str:
+    return CHAT_SCRIPT[step] if step < len(CHAT_SCRIPT) else "1"
+
+
+def sms_body(run: str, i: int, phone: str, text: str) -> bytes:
+    return urlencode({"from": phone, "to": "40404", "text": text, "date": "", "id": f"ATPid_{run}_{i}",
+                      "linkId": "", "networkCode": "63902"}).encode()
+
+
+def whatsapp_body(run: str, i: int, phone: str, text: str) -> bytes:
+    wa_id = phone.lstrip("+")
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+        "contacts": [{"profile": {"name": "Bench"}, "wa_id": wa_id}],
+        "messages": [{"from": wa_id, "id": f"wamid.{run}.{i}", "timestamp": "1717400000",
+                      "text": {"body": text}, "type": "text"}]}}]}]}
+    return json.dumps(payload).encode()
+
+
+def signed(body: bytes) -> dict[str, str]:
+    sig = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "X-Hub-Signature-256": sig}
+
+
+def chat_request(run: str, students: int, sent: dict[int, tuple[str, str]]):
+    """SMS/WhatsApp students; `sent[i]` keeps (channel, phone) so replies can be matched."""
+
+    def make(i: int):
+        student, step = i % students, i // students
+        phone, text = sms_phone(student), chat_text(step)
+        if is_whatsapp(student):
+            sent[i] = ("whatsapp", phone)
+            body = whatsapp_body(run, i, phone, text)
+            return "/webhooks/whatsapp", signed(body), body
+        sent[i] = ("sms", phone)
+        return f"/webhooks/africastalking/sms?token={TOKEN}", FORM, sms_body(run, i, phone, text)
+
+    return make
+
+
+def sms_only_request(run: str, students: int):
+    """Peak inbound: distinct SMS senders, first contact each (store + queue is the whole route)."""
+
+    def make(i: int):
+        return (f"/webhooks/africastalking/sms?token={TOKEN}", FORM,
+                sms_body(run, i, f"+2547333{i % students:05d}", "Hi"))
+
+    return make
+
+
+def bare_request(path: str):
+    def make(i: int):
+        return path, FORM, sms_body("bare", i, f"+2547444{i % 100000:05d}", "Hi")
+
+    return make

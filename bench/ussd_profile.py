@@ -1,0 +1,154 @@
+"""What one USSD step costs: SQL statements, Redis commands and time, step by step.
+
+Walks simulated students through a real Africa's Talking USSD session (dial, onboarding,
+menu, a Teach lesson) by calling the gateway's `handle_ussd` in this process, on a scratch
+PostgreSQL database and Redis db, and counts every statement the engine sends and every
+Redis command. `--pyinstrument` also writes an HTML profile of the steady-state steps.
+
+    .venv/bin/python -m bench.ussd_profile [--students 20] [--pyinstrument /tmp/ussd.html]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+from bench.stack import PG_ADMIN, drop_database, fresh_database
+
+REDIS = "redis://127.0.0.1:6379/13"
+# A first dial through onboarding into a Teach lesson, then a second session continuing it.
+ANSWERS = ["1", "Amina", "skip", "1", "1", "1", "1", "1", "1", "1"]
+RESUME_ANSWERS = ["1", "1", "1", "1"]
+
+
+def cumulative(answers: list[str]) -> list[list[str]]:
+    """AT's `text` is every answer of the session so far: [], [a], [a, b], ..."""
+    return [answers[:n] for n in range(len(answers) + 1)]
+
+
+SCRIPT, RESUME = cumulative(ANSWERS), cumulative(RESUME_ANSWERS)
+
+
+class Counts:
+    """Counts SQL statements (by verb) and Redis commands while `active`."""
+
+    def __init__(self, engine, redis) -> None:
+        self.sql: Counter[str] = Counter()
+        self.redis: Counter[str] = Counter()
+        self.trace = False
+        event.listen(engine, "before_cursor_execute", self._on_sql)
+        original = redis.execute_command
+
+        def counted(*args, **kwargs):
+            self.redis[str(args[0]).split()[0].upper()] += 1
+            return original(*args, **kwargs)
+
+        redis.execute_command = counted
+        pipeline_cls = type(redis.pipeline())
+        original_exec = pipeline_cls.execute
+
+        def counted_exec(pipe, *a, **k):
+            self.redis["PIPELINE"] += 1
+            return original_exec(pipe, *a, **k)
+
+        pipeline_cls.execute = counted_exec
+
+    def _on_sql(self, conn, cursor, statement, params, context, executemany) -> None:
+        self.sql[statement.split(None, 1)[0].upper()] += 1
+        if self.trace:
+            print("   SQL", " ".join(statement.split())[:160])
+
+    @contextmanager
+    def step(self):
+        self.sql.clear()
+        self.redis.clear()
+        yield
+
+
+def run(students: int, profile_path: str | None, trace: bool = False) -> dict:
+    from channels import africastalking as at
+    from core.runtime import set_runtime
+    from gateway.pipeline import handle_ussd
+    from tests.conftest import make_runtime
+    from tests.conversation.helpers import load_pack
+
+    db_url = fresh_database("somo_bench_prof")
+    rt = make_runtime(db_url, REDIS, tmp_path=tempfile.mkdtemp(prefix="somo-prof-"), rate_limit_per_minute=30)
+    rt.redis.flushdb()
+    set_runtime(rt)
+    try:
+        load_pack(rt)
+        counts = Counts(rt.engine, rt.redis)
+        per_step: list[dict] = []
+        profiler = None
+        for i in range(students):
+            phone = f"+2547119{i:05d}"
+            for session_no, script in enumerate((SCRIPT, RESUME)):
+                sid = f"ATUid_prof_{uuid.uuid4().hex[:6]}_{i}_{session_no}"
+                for step in script:
+                    form = {"sessionId": sid, "serviceCode": "*384*1#", "phoneNumber": phone,
+                            "networkCode": "63902", "text": "*".join(step)}
+                    if i == 1 and profile_path and profiler is None:
+                        from pyinstrument import Profiler
+
+                        profiler = Profiler(interval=0.0005)
+                        profiler.start()
+                    counts.trace = trace and i == 1 and session_no == 1 and len(step) == 2
+                    with counts.step():
+                        t0 = time.perf_counter()
+                        screen = handle_ussd(rt, at.parse_ussd(form, "KE"))
+                        ms = (time.perf_counter() - t0) * 1000
+                        per_step.append({"student": i, "ms": ms, "sql": sum(counts.sql.values()),
+                                         "sql_by_verb": dict(counts.sql), "redis": sum(counts.redis.values()),
+                                         "redis_by_cmd": dict(counts.redis), "screen": screen[:40]})
+        if profiler is not None:
+            profiler.stop()
+            with open(profile_path, "w") as fh:
+                fh.write(profiler.output_html() if profile_path.endswith(".html") else profiler.output_text())
+        steady = [s for s in per_step if s["student"] > 0]  # the first student pays warm-up
+        ms = sorted(s["ms"] for s in steady)
+        return {
+            "bench": "ussd_profile", "students": students, "steps": len(steady),
+            "ms_p50": round(statistics.median(ms), 2), "ms_p95": round(ms[int(0.95 * len(ms))], 2),
+            "sql_per_step_mean": round(statistics.fmean(s["sql"] for s in steady), 2),
+            "sql_per_step_max": max(s["sql"] for s in steady),
+            "redis_per_step_mean": round(statistics.fmean(s["redis"] for s in steady), 2),
+            "example_steps": [{k: s[k] for k in ("ms", "sql_by_verb", "redis_by_cmd", "screen")}
+                              for s in per_step if s["student"] == 1],
+        }
+    finally:
+        rt.redis.flushdb()
+        rt.close()
+        drop_database(db_url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.ussd_profile")
+    parser.add_argument("--students", type=int, default=20)
+    parser.add_argument("--pyinstrument", metavar="HTML", default=None)
+    parser.add_argument("--verbose", action="store_true", help="print each step of the second student")
+    parser.add_argument("--trace", action="store_true", help="print the SQL of one steady-state lesson step")
+    args = parser.parse_args(argv)
+    result = run(max(2, args.students), args.pyinstrument, args.trace)
+    examples = result.pop("example_steps")
+    if args.verbose:
+        for s in examples:
+            print(f"{s['ms']:7.2f} ms  sql {s['sql_by_verb']}  redis {s['redis_by_cmd']}  {s['screen']!r}")
+    print(f"USSD step: p50 {result['ms_p50']} ms, p95 {result['ms_p95']} ms, "
+          f"{result['sql_per_step_mean']} SQL statements (max {result['sql_per_step_max']}), "
+          f"{result['redis_per_step_mean']} Redis commands per step; admin db {PG_ADMIN.rsplit('/', 1)[0]}")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The whole-flow benchmark runs end to end at a tiny size and writes its report.
+
+A real stack (uvicorn, an rq worker, PostgreSQL, Redis, the loopback mock provider) for a
+few seconds: every phase must produce figures, every reply must reach the mock provider,
+and the lesson phase must finish a lesson. Bounded to well under a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import services
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(120)
+def test_quick_flow_bench_writes_its_report(tmp_path):
+    services.require("PostgreSQL", services.PG_ADMIN_URL)
+    services.require("Redis", "redis://127.0.0.1:6379/12")
+    proc = subprocess.run([sys.executable, "-m", "bench.flow", "--quick", "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [md] = tmp_path.glob("flow-*.md")
+    [png] = tmp_path.glob("flow-*.png")
+    [raw] = tmp_path.glob("flow-*.json")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = json.loads(raw.read_text())
+    peak = result["peak"]
+    assert all(r["completed_per_s"] > 0 and not r["errors"] for r in peak.values()), peak
+    assert result["ussd"]["server_ms"]["p99"] is not None and not result["ussd"]["errors"]
+    assert result["chat"]["drained"] and not result["chat"]["errors"]
+    for channel, e2e in result["chat"]["end_to_end_ms"].items():
+        assert e2e["replies"] > 0 and e2e["missing"] == 0, (channel, e2e)
+        assert 0 < e2e["p50"] < 30_000
+    lessons = result["lessons"]
+    assert lessons["completed"] == lessons["students"] == 1
+    assert lessons["segments_per_lesson"] >= lessons["lower_bound_per_lesson"] > 0
+    assert lessons["ucs2_share"] == 0.0  # English lesson text stays GSM-7
+    assert all(mb for pids in result["memory_mb"].values() for mb in pids.values())
+    text = md.read_text()
+    for heading in ("Throughput", "Open loop", "End to end", "SMS per finished Teach lesson", "Cost per student-month",
+                    "Peak memory"):
+        assert f"## {heading}" in text
