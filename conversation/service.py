@@ -16,16 +16,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from conversation import engine
 from conversation.lock import ContactLock
-from conversation.store import FENCE, StaleState, max_version, run_after_commit, update_data
+from conversation.store import FENCE, StaleState, run_after_commit, update_data
 from conversation.text import gettext_for
 from core.messages import Inbound, Reply
-from core.models import Contact, Direction, Message, MessageStatus, Student
+from core.models import Contact, ConversationState, Direction, Message, MessageStatus, Student
 from core.runtime import Runtime
 
 log = logging.getLogger("somo.conversation")
@@ -45,13 +45,35 @@ def inbound_from_row(row: Message) -> Inbound:
 
 
 def _pending(session: Session, contact_id: int) -> Message | None:
-    return session.scalar(
-        select(Message)
-        .where(Message.contact_id == contact_id, Message.direction == Direction.IN.value,
-               Message.status == MessageStatus.RECEIVED.value)
-        .order_by(Message.id)
-        .limit(1)
-    )
+    return session.scalar(_PENDING, {"contact_id": contact_id})
+
+
+# Built once: the oldest received rows (two, to know whether another waits) and the
+# contact's newest state version (the fencing floor), in one statement.
+_PENDING = (
+    select(Message)
+    .where(Message.contact_id == bindparam("contact_id"), Message.direction == Direction.IN.value,
+           Message.status == MessageStatus.RECEIVED.value)
+    .order_by(Message.id)
+    .limit(1)
+)
+_PENDING_WITH_FLOOR = (
+    select(Message, select(func.coalesce(func.max(ConversationState.version), 0))
+           .join(Student, Student.id == ConversationState.student_id)
+           .where(Student.contact_id == bindparam("contact_id")).scalar_subquery())
+    .where(Message.contact_id == bindparam("contact_id"), Message.direction == Direction.IN.value,
+           Message.status == MessageStatus.RECEIVED.value)
+    .order_by(Message.id)
+    .limit(2)
+)
+
+
+def _pending_with_floor(session: Session, contact_id: int) -> tuple[Message | None, int, bool]:
+    """(the oldest received row, the fencing floor, whether another row waits behind it)."""
+    rows = session.execute(_PENDING_WITH_FLOOR, {"contact_id": contact_id}).all()
+    if not rows:
+        return None, 0, False
+    return rows[0][0], int(rows[0][1] or 0), len(rows) > 1
 
 
 def has_pending(runtime: Runtime, contact_id: int) -> bool:
@@ -67,7 +89,7 @@ def process_pending(runtime: Runtime, contact_id: int, deliver: Deliver, *, wait
     """
     out: list[int] = []
     while True:
-        lock = ContactLock(runtime, contact_id, floor=lambda: _max_version(runtime, contact_id))
+        lock = ContactLock(runtime, contact_id)  # the floor is read with each row (see _drain)
         if not lock.acquire(wait_s):
             return out
         try:
@@ -79,26 +101,27 @@ def process_pending(runtime: Runtime, contact_id: int, deliver: Deliver, *, wait
         wait_s = 0.0  # rows arrived as we let go: take them unless someone else already has
 
 
-def _max_version(runtime: Runtime, contact_id: int) -> int:
-    with runtime.session() as session:
-        return max_version(session, contact_id)
-
-
 def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLock) -> list[int]:
-    """One unit of work per message, each with a fresh fencing token, while we hold the lock."""
+    """One unit of work per message, each with a fresh fencing token, while we hold the lock.
+
+    The row, the fencing floor and whether another row waits come in one statement; when
+    none waits, no further look-up is made (`process_pending` checks once more after release).
+    """
     out: list[int] = []
-    while True:
-        token = lock.token()
-        if token is None:
-            log.warning("contact %s: the lock expired; leaving the rest to its new holder", contact_id)
-            return out
+    more = True
+    while more:
         try:
             with runtime.session() as session:
-                if token:
-                    session.info[FENCE] = token
-                row = _pending(session, contact_id)
+                row, floor, more = _pending_with_floor(session, contact_id)
                 if row is None:
                     return out
+                token = lock.token(floor)
+                if token is None:
+                    log.warning("contact %s: the lock expired; leaving the rest to its new holder", contact_id)
+                    session.rollback()
+                    return out
+                if token:
+                    session.info[FENCE] = token
                 reply = engine.handle(runtime, session, inbound_from_row(row), contact_id=contact_id)
                 contact = session.get(Contact, contact_id)
                 if contact is not None and contact.active_student_id:
@@ -117,9 +140,11 @@ def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLoc
         except Exception as exc:  # noqa: BLE001 - one bad message must not block the student's queue
             log.exception("contact %s: message handling failed", contact_id)
             out.extend(_give_up(runtime, contact_id, deliver, exc))
+            more = True
             continue
         out.extend(ids)
         run_after_commit(session)
+    return out
 
 
 def _give_up(runtime: Runtime, contact_id: int, deliver: Deliver, exc: Exception) -> list[int]:
