@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.runtime import Runtime, get_runtime, set_runtime
 from gateway import health, webhooks_africastalking, webhooks_console, webhooks_twilio, webhooks_whatsapp
 from gateway.errors import AppError
 from gateway.metrics import install as install_metrics
+
+log = logging.getLogger("somo.gateway")
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -20,6 +26,16 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL restarting or unreachable: nothing was stored, so say "try again" (gateways
+        # retry on 5xx) rather than a 500; the pool reconnects by itself (pre-ping).
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return JSONResponse({"error": "database unavailable, please retry"}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     app.include_router(health.router)
     install_metrics(app)  # /metrics, request ids, per-route latency

@@ -49,9 +49,13 @@ def sweep() -> dict[str, int]:
                 Message.created_at < cutoff,
             ).order_by(Message.id).limit(SWEEP_BATCH)
         ).all()
+    # A job id per sweep: the first job of the row may be long gone (or, inline, remembered as
+    # seen); running twice is harmless (the contact lock, the send claim).
+    slot = f"swept-{cutoff:%Y%m%d%H%M}"
     for message_id, contact_id in inbound:
-        runtime.queue.enqueue("gateway.jobs.process_contact", contact_id, job_id=f"process-{message_id}-swept")
-    enqueue_sends(runtime, list(outbound))
+        runtime.queue.enqueue("gateway.jobs.process_contact", contact_id, job_id=f"process-{message_id}-{slot}")
+    for message_id in outbound:
+        runtime.queue.enqueue("channels.jobs.send_message", message_id, job_id=f"send-{message_id}-{slot}")
     return {"inbound": len(inbound), "outbound": len(outbound)}
 
 

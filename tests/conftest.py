@@ -39,7 +39,8 @@ def _pg_url(dbname: str) -> str:
 def pg_url() -> Iterator[str]:
     services.require("PostgreSQL", services.PG_ADMIN_URL)
     name = f"somo_t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(services.PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(services.PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT",
+                          pool_pre_ping=True)  # tests/reliability restarts PostgreSQL mid-session
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = _pg_url(name)

@@ -3,6 +3,7 @@ and runtimes pointed at a Redis that is not there."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlencode
 
 import pytest
@@ -42,15 +43,18 @@ def at_api():
     bodies: list[str] = []
 
     def answer(request):
-        bodies.append(parse_qs(request.body)["message"][0])
-        return 201, {}, _send_answer()
+        form = parse_qs(request.body)
+        bodies.append(form["message"][0])
+        return 201, {}, send_answer(form["to"][0], len(bodies))
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_callback(responses.POST, AT_SEND, callback=answer)
         yield bodies
 
 
-def _send_answer() -> str:
-    import json
-
-    return json.dumps(fixture("africastalking:send_answer"))
+def send_answer(phone: str, n: int) -> str:
+    """AT's real answer shape, with a message id of its own per send (as AT gives)."""
+    answer = fixture("africastalking:send_answer")
+    recipient = answer["SMSMessageData"]["Recipients"][0]
+    recipient.update(number=phone, messageId=f"ATXid_{n:032d}")
+    return json.dumps(answer)
