@@ -11,7 +11,11 @@ import responses
 
 from core.runtime import build_runtime
 from core.settings import Settings
-from tests.gateway.conftest import PROVIDER_SETTINGS, fixture
+from tests.gateway.conftest import (
+    PROVIDER_SETTINGS,
+    fixture,
+    gw_rt,  # noqa: F401 - a runtime with every provider against test doubles
+)
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: every call is refused at once
 AT_SEND = "https://at.test/version1/messaging"
