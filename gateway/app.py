@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.runtime import Runtime, get_runtime, set_runtime
@@ -26,6 +26,13 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_request: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses (an id past bigint, text it cannot hold) came from the
+        # request: the client's error, said plainly, not a 500.
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+        return JSONResponse({"error": f"a value in the request cannot be stored: {reason}"}, status_code=400)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
