@@ -8,6 +8,7 @@ phone validation; its transport is replaced so we keep the HTTP status and the
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,10 +67,19 @@ def parse_ussd(form: dict[str, str], default_country: str = "KE") -> Inbound:
     full = form.get("text") or ""
     newest = full.rsplit("*", 1)[-1] if full else ""
     return Inbound(
-        channel="ussd", provider=PROVIDER, provider_message_id=f"{session_id}:{full}"[:160], sender=sender,
+        channel="ussd", provider=PROVIDER, provider_message_id=ussd_step_id(session_id, full), sender=sender,
         recipient=form.get("serviceCode"), text=newest, received_at=clock.now(), ussd_session_id=session_id,
         network_code=form.get("networkCode") or None, raw=dict(form),
     )
+
+
+def ussd_step_id(session_id: str, full: str) -> str:
+    """`session:text`, or, when that passes the column's 160 characters (a long session), the
+    session and a digest of the text: cutting it would make every later step a "duplicate"."""
+    step = f"{session_id}:{full}"
+    if len(step) <= 160:
+        return step
+    return f"{session_id[:80]}:#{hashlib.sha256(full.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 def parse_sms(form: dict[str, str], default_country: str = "KE") -> Inbound:

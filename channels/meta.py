@@ -95,7 +95,7 @@ def _parse_value(value: dict[str, Any], path: str, batch: Batch, phone_number_id
     if phone_number_id and ours != phone_number_id:
         raise InvalidPayload(f"{path}.metadata.phone_number_id", f"unknown number id {ours[:30]!r}")
     contacts = [c for c in _list(value.get("contacts"), f"{path}.contacts") if isinstance(c, dict)]
-    names = {c.get("wa_id"): (c.get("profile") or {}).get("name") for c in contacts}
+    names = {c["wa_id"]: _name(c) for c in contacts if isinstance(c.get("wa_id"), str)}
     for k, message in enumerate(_list(value.get("messages"), f"{path}.messages")):
         message = _obj(message, f"{path}.messages[{k}]")
         try:
@@ -113,7 +113,8 @@ def _sender(message: dict[str, Any], path: str, contacts: list[dict[str, Any]]) 
         return message["from"]
     user_id = message.get("from_user_id")
     if user_id:
-        matches = [c.get("wa_id") for c in contacts if c.get("user_id") == user_id and c.get("wa_id")]
+        matches = [c["wa_id"] for c in contacts
+                   if c.get("user_id") == user_id and isinstance(c.get("wa_id"), str) and c["wa_id"]]
         if matches:
             return matches[0]
         raise NoPhone("sender known only by a business-scoped user id")
@@ -129,29 +130,50 @@ def _message(message: dict[str, Any], path: str, metadata: dict, names: dict, co
     sender_raw = _sender(message, path, contacts)
     sender = phone_of(sender_raw, f"{path}.from", country)
     kind = message.get("type", "text")
+    if not isinstance(kind, str):
+        raise InvalidPayload(f"{path}.type", "expected text")
     text, button_id = "", None
     if kind == "text":
-        text = (_obj(message.get("text"), f"{path}.text").get("body") or "")
+        text = _text(_obj(message.get("text"), f"{path}.text").get("body"), f"{path}.text.body")
     elif kind == "interactive":
         interactive = _obj(message.get("interactive"), f"{path}.interactive")
         reply_kind = interactive.get("type")
         if reply_kind not in ("button_reply", "list_reply"):
             raise InvalidPayload(f"{path}.interactive.type", f"unsupported {str(reply_kind)[:30]!r}")
         chosen = _obj(interactive.get(reply_kind), f"{path}.interactive.{reply_kind}")
-        button_id, text = _str(chosen, "id", f"{path}.interactive.{reply_kind}"), chosen.get("title") or ""
+        button_id = _str(chosen, "id", f"{path}.interactive.{reply_kind}")
+        text = _text(chosen.get("title"), f"{path}.interactive.{reply_kind}.title")
     elif kind == "button":  # a quick-reply button on a template
         button = _obj(message.get("button"), f"{path}.button")
-        text, button_id = button.get("text") or "", button.get("payload") or None
+        text = _text(button.get("text"), f"{path}.button.text")
+        button_id = _text(button.get("payload"), f"{path}.button.payload") or None
     else:  # media, location...: kept raw; the caption, if any, is the text
-        text = ((message.get(kind) or {}) if isinstance(message.get(kind), dict) else {}).get("caption") or ""
+        media = message.get(kind) if isinstance(message.get(kind), dict) else {}
+        text = _text(media.get("caption"), f"{path}.{kind[:20]}.caption")
     raw = {"message": message, "phone_number_id": metadata.get("phone_number_id"),
            "display_phone_number": metadata.get("display_phone_number")}
     return Inbound(
         channel="whatsapp", provider=PROVIDER, provider_message_id=wamid, sender=sender,
-        recipient=metadata.get("display_phone_number") or metadata.get("phone_number_id"), text=text,
+        recipient=_text(metadata.get("display_phone_number"), "metadata.display_phone_number")
+        or metadata.get("phone_number_id"), text=text,
         received_at=_timestamp(message.get("timestamp"), f"{path}.timestamp"), raw=raw,
         profile_name=names.get(sender_raw), button_id=button_id,
     )
+
+
+def _text(value: Any, path: str) -> str:
+    """Text Meta sends as a string (or leaves out); anything else is a bad payload, not a crash."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidPayload(path, "expected text")
+    return value
+
+
+def _name(contact: dict[str, Any]) -> str | None:
+    profile = contact.get("profile")
+    name = profile.get("name") if isinstance(profile, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _timestamp(value: Any, path: str) -> datetime:

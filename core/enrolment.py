@@ -80,14 +80,17 @@ def parse_csv(text: str, *, default_country: str = "KE", school_countries: dict[
     result = EnrolResult()
     if text.startswith("\ufeff"):
         text = text[1:]
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise CsvFormatError(f"line 1: header: not readable as CSV ({exc})") from exc
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise CsvFormatError(f"line 1: header: missing column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")
     reader.fieldnames = header
     seen: dict[tuple[str, str, str], int] = {}
-    for index, raw in enumerate(reader, start=2):
+    for index, raw in _rows(reader, result):
         if index - 1 > MAX_ROWS:
             result.errors.append(RowError(index, "file", f"more than {MAX_ROWS} rows; the rest were not read"))
             break
@@ -116,6 +119,22 @@ def parse_csv(text: str, *, default_country: str = "KE", school_countries: dict[
             )
         )
     return result
+
+
+def _rows(reader: csv.DictReader, result: EnrolResult):
+    """(line, row) pairs; a row the csv module cannot read (a stray quote or carriage return)
+    is reported by line, and the rows before it still import."""
+    index = 1
+    while True:
+        index += 1
+        try:
+            raw = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            result.errors.append(RowError(index, "row", f"not readable as CSV ({exc}); the rest was not read"))
+            return
+        yield index, raw
 
 
 def _validate_row(line: int, row: dict[str, str], default_country: str, countries: dict[str, str]) -> list[RowError]:
