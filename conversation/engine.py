@@ -37,7 +37,7 @@ log = logging.getLogger("somo.conversation")
 # Handlers that may answer before the student machine: dotted paths to functions
 # `(runtime, session, inbound, contact) -> Reply | None`. Teacher commands (a sender whose
 # phone is a StaffUser.phone) plug in here; the first non-None reply wins.
-PRE_HANDLERS: list[str] = ["conversation.teachers.service.handle"]
+PRE_HANDLERS: list[str] = ["conversation.teachers.service.handle", "conversation.teachers.joining.handle"]
 
 IDLE_NEW_SESSION = timedelta(hours=1)  # a message after this pause starts a new session
 ACTIVE_PRECISION = timedelta(minutes=1)

@@ -1,47 +1,78 @@
-"""Which phones belong to staff: asked for every inbound message, so answered from memory.
+"""Who and what the pre-handlers look for on every inbound message, answered from memory.
 
-The teachers' pre-handler runs before every student's turn; a database look-up each time
-was one statement per message for the rare sender who is a teacher. This keeps the set of
-active staff phones per database, reloaded every `TTL` and at once after any commit in this
-process that wrote a StaffUser. A phone in the set is still looked up (the row decides), so
-a stale entry only costs that look-up; a teacher added by another process is recognised
-within `TTL`.
+The teachers' pre-handler runs before every student's turn: is the sender a teacher, and
+did the message come in on a class's own number or name a class keyword? A database
+look-up each time would cost statements on every message for the rare case. This keeps,
+per database, the set of active staff phones and the map of class numbers and keywords,
+reloaded every `TTL_S` and at once after any commit in this process that wrote a StaffUser
+or a class. An entry found is still confirmed against the rows (they decide), so a stale
+entry only costs that look-up; a change made by another process is seen within `TTL_S`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, object_session
 
-from core.models import StaffUser
+from core.models import SchoolClass, StaffUser
 
 TTL_S = 30.0
-_CHANGED = "teachers.staff_changed"  # session.info flag: this unit of work wrote a StaffUser
+_CHANGED = "teachers.directory_changed"  # session.info flag: this unit of work wrote staff or classes
 
-_phones: dict[str, tuple[float, frozenset[str]]] = {}  # database URL -> (loaded at, phones)
+_cache: dict[tuple[str, str], tuple[float, Any]] = {}  # (database URL, what) -> (loaded at, value)
 _lock = threading.Lock()
+
+
+def _cached(session: Session, what: str, load: Callable[[Session], Any]) -> Any:
+    key = (str(session.get_bind().url), what)
+    loaded = _cache.get(key)
+    if loaded is None or time.monotonic() - loaded[0] > TTL_S:
+        loaded = (time.monotonic(), load(session))
+        with _lock:
+            _cache[key] = loaded
+    return loaded[1]
+
+
+def _staff_phones(session: Session) -> frozenset[str]:
+    return frozenset(session.scalars(
+        select(StaffUser.phone).where(StaffUser.active.is_(True), StaffUser.phone.is_not(None))))
+
+
+def _class_codes(session: Session) -> dict[str, int]:
+    codes: dict[str, int] = {}
+    for cid, number, keyword in session.execute(
+        select(SchoolClass.id, SchoolClass.number, SchoolClass.keyword)
+        .where((SchoolClass.number.is_not(None)) | (SchoolClass.keyword.is_not(None)))
+    ):
+        if number:
+            codes[f"number:{number.lower()}"] = cid
+        if keyword:
+            codes[f"keyword:{keyword.lower()}"] = cid
+    return codes
 
 
 def maybe_staff(session: Session, phone: str) -> bool:
     """False when no active staff member has this phone (as of at most TTL_S ago)."""
-    url = str(session.get_bind().url)
-    loaded = _phones.get(url)
-    if loaded is None or time.monotonic() - loaded[0] > TTL_S:
-        phones = frozenset(session.scalars(
-            select(StaffUser.phone).where(StaffUser.active.is_(True), StaffUser.phone.is_not(None))
-        ))
-        loaded = (time.monotonic(), phones)
-        with _lock:
-            _phones[url] = loaded
-    return phone in loaded[1]
+    return phone in _cached(session, "staff", _staff_phones)
+
+
+def class_by_number(session: Session, number: str | None) -> int | None:
+    """The class whose own number (or short code) this is, if any."""
+    return _cached(session, "classes", _class_codes).get(f"number:{(number or '').lower()}") if number else None
+
+
+def class_by_keyword(session: Session, word: str) -> int | None:
+    return _cached(session, "classes", _class_codes).get(f"keyword:{word.lower()}")
 
 
 def forget() -> None:
     with _lock:
-        _phones.clear()
+        _cache.clear()
 
 
 def _mark(_mapper, _connection, target) -> None:
@@ -56,6 +87,7 @@ def _after_commit(session: Session) -> None:
         forget()
 
 
-for _name in ("after_insert", "after_update", "after_delete"):
-    event.listen(StaffUser, _name, _mark)
+for _model in (StaffUser, SchoolClass):
+    for _name in ("after_insert", "after_update", "after_delete"):
+        event.listen(_model, _name, _mark)
 event.listen(Session, "after_commit", _after_commit)

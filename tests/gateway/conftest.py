@@ -25,6 +25,7 @@ PROVIDER_SETTINGS = dict(
     whatsapp_verify_token="meta-verify-token", whatsapp_phone_number_id="106540352242922",
     whatsapp_api_base="https://graph.test/v21.0",
     send_backoff_base_s=0.0,
+    send_rate_per_second=1000.0,  # pacing has its own tests (tests/channels/test_throttle.py)
 )
 
 
