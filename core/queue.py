@@ -90,6 +90,18 @@ class InlineQueue:
         return 0
 
 
+_ENQUEUE_UNLESS_PENDING = """
+local status = redis.call("HGET", KEYS[1], "status")
+if status and status ~= "finished" and status ~= "failed" then return 0 end
+redis.call("SADD", KEYS[3], KEYS[2])
+if #ARGV > 2 then redis.call("HSET", KEYS[1], unpack(ARGV, 3)) end
+local ttl = tonumber(ARGV[2])
+if ttl and ttl > 0 then redis.call("EXPIRE", KEYS[1], ttl) end
+redis.call("RPUSH", KEYS[2], ARGV[1])
+return 1
+"""
+
+
 class RQQueue:
     """rq on Redis. One rq queue per name; workers drain QUEUES in priority order."""
 
@@ -100,6 +112,7 @@ class RQQueue:
 
         self.redis = redis
         self._queues = {name: Queue(name, connection=redis) for name in QUEUES}
+        self._script = None
 
     def rq_queue(self, name: str = DEFAULT_QUEUE):
         return self._queues[name]
@@ -122,6 +135,8 @@ class RQQueue:
             opts["meta"] = {"request_id": current_request_id()}  # core.worker runs the job under it
         if retry_intervals:
             opts["retry"] = Retry(max=len(retry_intervals), interval=list(retry_intervals))
+        if job_id is not None and (at is None or at <= clock.now()):
+            return self._enqueue_unless_pending(q, _path(func), args, opts)
         if job_id is not None:
             from rq.job import Job, JobStatus
 
@@ -135,6 +150,22 @@ class RQQueue:
             job = q.enqueue_at(at, _path(func), *args, **opts)
         else:
             job = q.enqueue(_path(func), *args, **opts)
+        return job.id
+
+    def _enqueue_unless_pending(self, q, path: str, args: tuple[Any, ...], opts: dict[str, Any]) -> str:
+        """rq's enqueue in one Redis round trip: the job-id check, the job hash, the push and
+        the queue registration run as one Lua script (rq itself costs a fetch, then two
+        pipelines). A job with this id still queued or running is left alone; a finished or
+        failed one is queued again, as before."""
+        from rq.job import JobStatus
+        from rq.scripts import _build_hset_args
+
+        job = q.create_job(path, args=args, status=JobStatus.QUEUED, **opts)
+        q._prepare_for_queue(job)
+        if self._script is None:
+            self._script = self.redis.register_script(_ENQUEUE_UNLESS_PENDING)
+        ttl = job.ttl if job.ttl is not None else -1
+        self._script(keys=[job.key, q.key, q.redis_queues_keys], args=[job.id, ttl, *_build_hset_args(job)])
         return job.id
 
     def depth(self) -> int:

@@ -55,3 +55,38 @@ def test_real_rq_worker_runs_a_job_from_the_seam(rt_redis, pg_url, redis_url):
         msg = s.scalar(select(Message).where(Message.id == mid))
         assert msg.status == "delivered" and msg.attempts == 1
     assert rt_redis.queue.depth() == 0
+
+
+def test_rq_enqueue_is_one_round_trip_and_skips_a_pending_job_id(rt_redis):
+    """The seam's rq enqueue is one Lua call: a job id still queued is not queued twice, a
+    finished one is queued again, and the job keeps its retry policy and request id."""
+    from rq import SimpleWorker
+    from rq.job import Job
+
+    from core.observability import request_id_scope
+
+    calls: list[str] = []
+    original = rt_redis.redis.execute_command
+
+    def counted(*args, **kwargs):
+        calls.append(str(args[0]).split()[0].upper())
+        return original(*args, **kwargs)
+
+    rt_redis.redis.execute_command = counted
+    try:
+        rt_redis.queue.enqueue("core.clock.now")  # loads the script and the server version once
+        calls.clear()
+        with request_id_scope("req-1"):
+            rt_redis.queue.enqueue("core.clock.now", job_id="seam-1", retry_intervals=[5, 10])
+        assert calls == ["EVALSHA"]
+        rt_redis.queue.enqueue("core.clock.now", job_id="seam-1")
+    finally:
+        rt_redis.redis.execute_command = original
+    queue = rt_redis.queue.rq_queue()
+    assert queue.job_ids.count("seam-1") == 1
+    job = Job.fetch("seam-1", connection=rt_redis.redis)
+    assert job.retries_left == 2 and job.retry_intervals == [5, 10] and job.meta == {"request_id": "req-1"}
+    SimpleWorker([queue], connection=rt_redis.redis).work(burst=True)
+    assert Job.fetch("seam-1", connection=rt_redis.redis).get_status() == "finished"
+    rt_redis.queue.enqueue("core.clock.now", job_id="seam-1")
+    assert queue.job_ids == ["seam-1"]

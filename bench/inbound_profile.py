@@ -1,0 +1,208 @@
+"""What one SMS costs end to end, in-process: the webhook, then the rq worker's jobs.
+
+1. `route`: N Africa's Talking SMS webhooks (first contacts, then the same students again)
+   through the ASGI app called directly (FastAPI, our middleware, the threadpool hop),
+   sequentially: ms per request, SQL statements and Redis commands per request.
+2. `drain`: one in-process `somo worker` (the same ObservedWorker SimpleWorker) drains what
+   those webhooks queued (`process_contact`, one `send_message` per reply part) against the
+   loopback mock provider: jobs/s, jobs per inbound message, statements and Redis commands
+   per job, by job function.
+
+Scratch PostgreSQL database and Redis db 11; the mock provider on 127.0.0.1. Bounded by N.
+
+    .venv/bin/python -m bench.inbound_profile [--messages 200] [--pyinstrument /tmp/x.html] [--only route]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from collections import Counter
+from urllib.parse import urlencode
+
+from bench.stack import drop_database, free_port, fresh_database, start_uvicorn, stop
+from bench.ussd_profile import Counts
+
+REDIS = "redis://127.0.0.1:6379/11"
+TOKEN = "bench-token"
+
+
+def _body(run: int, i: int, phone: str, text: str) -> bytes:
+    return urlencode({"from": phone, "to": "40404", "text": text, "date": "", "id": f"ATPid_{run}_{i}",
+                      "linkId": "", "networkCode": "63902"}).encode()
+
+
+async def _post(app, path: str, query: str, body: bytes) -> int:
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
+             "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/x-www-form-urlencoded"),
+                         (b"content-length", str(len(body)).encode())]}
+    sent = {"done": False}
+    status = {}
+
+    async def receive():
+        if sent["done"]:
+            await asyncio.sleep(3600)
+        sent["done"] = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            status["code"] = message["status"]
+
+    await app(scope, receive, send)
+    return status["code"]
+
+
+def _profile(path: str | None):
+    if not path:
+        return None
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005, async_mode="disabled")
+    profiler.start()
+    return profiler
+
+
+def _save(profiler, path: str) -> None:
+    profiler.stop()
+    with open(path, "w") as fh:
+        fh.write(profiler.output_html() if path.endswith(".html") else profiler.output_text())
+
+
+def route_phase(rt, counts: Counts, messages: int, texts: list[str], profile: str | None) -> dict:
+    from gateway.app import create_app
+
+    app = create_app(rt)
+    students = max(1, messages // len(texts))
+    per: list[dict] = []
+
+    async def go():
+        profiler = None
+        for i in range(students * len(texts)):
+            student, step = i % students, i // students
+            if i == min(20, students) and profile:
+                profiler = _profile(profile)  # after warm-up
+            with counts.step():
+                t0 = time.perf_counter()
+                code = await _post(app, "/webhooks/africastalking/sms", f"token={TOKEN}",
+                                   _body(0, i, f"+2547333{student:05d}", texts[step]))
+                per.append({"ms": (time.perf_counter() - t0) * 1000, "code": code, "first": step == 0,
+                            "sql": sum(counts.sql.values()), "redis": sum(counts.redis.values()),
+                            "sql_by_verb": dict(counts.sql), "redis_by_cmd": dict(counts.redis)})
+        if profiler is not None:
+            _save(profiler, profile)
+
+    asyncio.run(go())
+    bad = [p["code"] for p in per if p["code"] != 200]
+    if bad:
+        raise RuntimeError(f"the SMS webhook answered {Counter(bad)} (not 200)")
+    out = {}
+    for label, rows in (("first contact", [p for p in per if p["first"]][5:]),
+                        ("returning", [p for p in per if not p["first"]])):
+        if not rows:
+            continue
+        ms = sorted(p["ms"] for p in rows)
+        out[label] = {"requests": len(rows), "ms_p50": round(statistics.median(ms), 2),
+                      "ms_mean": round(statistics.fmean(ms), 2),
+                      "per_s_one_thread": round(1000 / statistics.fmean(ms), 1),
+                      "sql": round(statistics.fmean(p["sql"] for p in rows), 2),
+                      "redis": round(statistics.fmean(p["redis"] for p in rows), 2),
+                      "example_sql": rows[-1]["sql_by_verb"], "example_redis": rows[-1]["redis_by_cmd"]}
+    return out
+
+
+def drain_phase(rt, counts: Counts, inbound: int, profile: str | None) -> dict:
+    from core.worker import ObservedWorker
+
+    jobs: Counter[str] = Counter()
+    original = ObservedWorker.perform_job
+
+    def perform(worker, job, queue, execution):
+        jobs[job.func_name.rsplit(".", 1)[-1]] += 1
+        return original(worker, job, queue, execution)
+
+    ObservedWorker.perform_job = perform
+    try:
+        worker = ObservedWorker(list(rt.queue._queues.values()), connection=rt.redis)
+        profiler = _profile(profile)
+        with counts.step():
+            t0 = time.perf_counter()
+            worker.work(burst=True, logging_level="WARNING")
+            seconds = time.perf_counter() - t0
+            sql, redis_cmds = dict(counts.sql), dict(counts.redis)
+        if profiler is not None:
+            _save(profiler, profile)
+    finally:
+        ObservedWorker.perform_job = original
+    total = sum(jobs.values())
+    return {"inbound": inbound, "jobs": dict(jobs), "seconds": round(seconds, 2),
+            "jobs_per_s": round(total / seconds, 1), "inbound_per_s": round(inbound / seconds, 1),
+            "jobs_per_inbound": round(total / max(1, inbound), 2),
+            "sql_per_inbound": round(sum(sql.values()) / max(1, inbound), 2), "sql_by_verb": sql,
+            "redis_per_inbound": round(sum(redis_cmds.values()) / max(1, inbound), 2), "redis_by_cmd": redis_cmds}
+
+
+def run(messages: int, only: str | None, route_profile: str | None, drain_profile: str | None) -> dict:
+    import os
+
+    from core.runtime import set_runtime
+    from tests.conftest import make_runtime
+    from tests.conversation.helpers import load_pack
+
+    mock_port = free_port()
+    mock = start_uvicorn("bench.mockprovider:app", mock_port, dict(os.environ), factory=False)
+    db_url = fresh_database("somo_bench_inbound")
+    base = f"http://127.0.0.1:{mock_port}"
+    rt = make_runtime(db_url, REDIS, tmp_path=tempfile.mkdtemp(prefix="somo-inbound-"), rate_limit_per_minute=600,
+                      at_webhook_token=TOKEN, at_api_key="bench", at_username="bench", at_api_base=base,
+                      send_rate_per_second=5000)
+    set_runtime(rt)
+    try:
+        load_pack(rt)
+        counts = Counts(rt.engine, rt.redis)
+        texts = ["Hi", "1", "Amina", "SKIP", "1"]
+        result: dict = {"bench": "inbound_profile", "messages": messages}
+        if only in (None, "route"):
+            result["route"] = route_phase(rt, counts, messages, texts, route_profile)
+        if only in (None, "drain"):
+            if only == "drain":  # queue the webhooks without timing them
+                route_phase(rt, counts, messages, texts, None)
+            inbound = (messages // len(texts)) * len(texts)
+            result["drain"] = drain_phase(rt, counts, inbound, drain_profile)
+        return result
+    finally:
+        set_runtime(None)
+        rt.redis.flushdb()
+        rt.close()
+        drop_database(db_url)
+        stop(mock)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.inbound_profile")
+    parser.add_argument("--messages", type=int, default=200, help="SMS webhooks (5 per student)")
+    parser.add_argument("--only", choices=["route", "drain"], default=None)
+    parser.add_argument("--pyinstrument", metavar="FILE", default=None, help="profile of the route phase")
+    parser.add_argument("--pyinstrument-drain", metavar="FILE", default=None, help="profile of the drain")
+    args = parser.parse_args(argv)
+    result = run(max(10, min(args.messages, 5000)), args.only, args.pyinstrument, args.pyinstrument_drain)
+    for label, r in result.get("route", {}).items():
+        print(f"SMS webhook, {label}: p50 {r['ms_p50']} ms, mean {r['ms_mean']} ms "
+              f"({r['per_s_one_thread']}/s on one thread), {r['sql']} SQL, {r['redis']} Redis")
+    if "drain" in result:
+        d = result["drain"]
+        print(f"worker drain: {d['inbound']} inbound in {d['seconds']} s = {d['inbound_per_s']} inbound/s, "
+              f"{d['jobs_per_s']} jobs/s, {d['jobs_per_inbound']} jobs, {d['sql_per_inbound']} SQL, "
+              f"{d['redis_per_inbound']} Redis per inbound; jobs {d['jobs']}")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
