@@ -117,7 +117,7 @@ def route_phase(rt, counts: Counts, messages: int, texts: list[str], profile: st
     return out
 
 
-def drain_phase(rt, counts: Counts, inbound: int, profile: str | None) -> dict:
+def drain_phase(rt, counts: Counts, inbound: int, profile: str | None, trace: bool = False) -> dict:
     from core.worker import ObservedWorker
 
     jobs: Counter[str] = Counter()
@@ -131,6 +131,7 @@ def drain_phase(rt, counts: Counts, inbound: int, profile: str | None) -> dict:
     try:
         worker = ObservedWorker(list(rt.queue._queues.values()), connection=rt.redis)
         profiler = _profile(profile)
+        counts.trace = trace
         with counts.step():
             t0 = time.perf_counter()
             worker.work(burst=True, logging_level="WARNING")
@@ -148,7 +149,8 @@ def drain_phase(rt, counts: Counts, inbound: int, profile: str | None) -> dict:
             "redis_per_inbound": round(sum(redis_cmds.values()) / max(1, inbound), 2), "redis_by_cmd": redis_cmds}
 
 
-def run(messages: int, only: str | None, route_profile: str | None, drain_profile: str | None) -> dict:
+def run(messages: int, only: str | None, route_profile: str | None, drain_profile: str | None,
+        trace: bool = False) -> dict:
     import os
 
     from core.runtime import set_runtime
@@ -174,7 +176,7 @@ def run(messages: int, only: str | None, route_profile: str | None, drain_profil
             if only == "drain":  # queue the webhooks without timing them
                 route_phase(rt, counts, messages, texts, None)
             inbound = (messages // len(texts)) * len(texts)
-            result["drain"] = drain_phase(rt, counts, inbound, drain_profile)
+            result["drain"] = drain_phase(rt, counts, inbound, drain_profile, trace)
         return result
     finally:
         set_runtime(None)
@@ -190,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=["route", "drain"], default=None)
     parser.add_argument("--pyinstrument", metavar="FILE", default=None, help="profile of the route phase")
     parser.add_argument("--pyinstrument-drain", metavar="FILE", default=None, help="profile of the drain")
+    parser.add_argument("--trace", action="store_true", help="print every SQL statement of the drain")
     args = parser.parse_args(argv)
-    result = run(max(10, min(args.messages, 5000)), args.only, args.pyinstrument, args.pyinstrument_drain)
+    result = run(max(10, min(args.messages, 5000)), args.only, args.pyinstrument, args.pyinstrument_drain,
+                 args.trace)
     for label, r in result.get("route", {}).items():
         print(f"SMS webhook, {label}: p50 {r['ms_p50']} ms, mean {r['ms_mean']} ms "
               f"({r['per_s_one_thread']}/s on one thread), {r['sql']} SQL, {r['redis']} Redis")

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from channels.base import Outgoing, SendError, SendResult
 from channels.receipts import mark_opted_out, replay_early_receipts
@@ -39,6 +41,7 @@ PENDING = (MessageStatus.QUEUED.value, MessageStatus.RETRYING.value, MessageStat
 class Plan:
     provider: str
     out: Outgoing
+    row: Message | None = None  # the claimed row as committed (detached), for the success write
 
 
 class Refused(Exception):
@@ -59,15 +62,26 @@ def send_message(message_id: int) -> None:
         log.exception("send crashed", extra={"message_id": message_id})
         _record_failure(runtime, message_id, SendError(f"{type(exc).__name__}: {exc}"[:300], retryable=True))
         return
-    _record_success(runtime, message_id, result)
+    _record_success(runtime, plan.row, result)
 
 
 def _claim_and_plan(runtime: Runtime, message_id: int) -> Plan | None:
+    """Claim the row (queued/retrying -> sending) and decide how it goes out.
+
+    Two statements in the common case: one SELECT reads the row, its contact and whether an
+    earlier part of the same reply is still pending; one UPDATE … RETURNING claims it.
+    """
     with runtime.session() as session:
-        row = session.get(Message, message_id)
-        if row is None or row.status not in (MessageStatus.QUEUED.value, MessageStatus.RETRYING.value):
+        found = session.execute(
+            select(Message, Contact, _earlier_part_pending())
+            .outerjoin(Contact, Contact.id == Message.contact_id).where(Message.id == message_id)
+        ).first()
+        if found is None:
             return None
-        if _earlier_part_pending(session, row):  # parts of one reply go out in order
+        row, _contact, earlier_pending = found
+        if row.status not in (MessageStatus.QUEUED.value, MessageStatus.RETRYING.value):
+            return None
+        if earlier_pending:  # parts of one reply go out in order
             runtime.queue.enqueue("channels.jobs.send_message", message_id,
                                   at=clock.now() + timedelta(seconds=SIBLING_WAIT_S),
                                   job_id=f"send-{message_id}-after-{clock.now().timestamp():.0f}")
@@ -87,18 +101,24 @@ def _claim_and_plan(runtime: Runtime, message_id: int) -> Plan | None:
                 or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
             )
             .values(status=MessageStatus.SENDING.value, attempts=Message.attempts + 1)
+            .returning(Message.attempts, Message.updated_at)
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if not claimed:
+        ).first()
+        if claimed is None:
             return None
-        session.refresh(row)
+        # What the UPDATE wrote, without a second SELECT (and without marking the row dirty).
+        for name, value in (("status", MessageStatus.SENDING.value), ("attempts", claimed.attempts),
+                            ("updated_at", claimed.updated_at)):
+            set_committed_value(row, name, value)
         try:
-            return plan_send(session, runtime.settings, row)
+            plan = plan_send(session, runtime.settings, row)
         except Refused as exc:
             row.status, row.error = MessageStatus.FAILED.value, str(exc)
             count_outbound(row.channel, row.provider, "refused")
             log.info("send refused", extra={"message_id": message_id, "reason": str(exc)})
             return None
+        plan.row = row
+        return plan
 
 
 def throttle_wait(runtime: Runtime, row: Message) -> float:
@@ -112,15 +132,15 @@ def throttle_wait(runtime: Runtime, row: Message) -> float:
     return bucket.take()
 
 
-def _earlier_part_pending(session: Session, row: Message) -> bool:
-    if row.reply_to_id is None:
-        return False
-    return session.scalar(
-        select(Message.id).where(
-            Message.reply_to_id == row.reply_to_id, Message.channel == row.channel, Message.id < row.id,
-            Message.status.in_(PENDING),
-        ).limit(1)
-    ) is not None
+def _earlier_part_pending():
+    """Whether an earlier part of the same reply (same channel) is still pending, as a column."""
+    earlier = aliased(Message)
+    return (
+        select(earlier.id).where(
+            earlier.reply_to_id == Message.reply_to_id, earlier.channel == Message.channel,
+            earlier.id < Message.id, earlier.status.in_(PENDING),
+        ).exists().label("earlier_pending")
+    )
 
 
 def plan_send(session: Session, settings: Settings, row: Message) -> Plan:
@@ -159,37 +179,40 @@ def sms_fallback_provider(settings: Settings) -> str | None:
     return None
 
 
-def _record_success(runtime: Runtime, message_id: int, result: SendResult) -> None:
+def _record_success(runtime: Runtime, claimed: Message, result: SendResult) -> None:
+    """Write the provider's answer: one UPDATE (the claimed row is merged without a SELECT)
+    and the look-up of receipts that beat it. A provider id already recorded on another row
+    (the unique key refuses it) is written as an error instead, so the row never stays in
+    `sending`; that rare case costs a second transaction, not a look-up on every send."""
+    try:
+        _write_success(runtime, claimed, result, result.provider_message_id)
+    except IntegrityError:
+        _write_success(runtime, claimed, result, None)
+
+
+def _write_success(runtime: Runtime, claimed: Message, result: SendResult, provider_id: str | None) -> None:
     with runtime.session() as session:
-        row = session.get(Message, message_id)
+        row = session.merge(claimed, load=False)
         row.status = result.status
         row.error = None
-        if result.provider_message_id and _id_taken(session, row, result.provider_message_id):
+        if result.provider_message_id and provider_id is None:
             row.error = f"the provider answered with a message id already recorded: {result.provider_message_id}"
-        else:
-            row.provider_message_id = result.provider_message_id
+        row.provider_message_id = provider_id
         row.sent_at = clock.now()
         if result.status == MessageStatus.DELIVERED.value:
             row.delivered_at = clock.now()
-        observe_sent(row)
         session.flush()
         replay_early_receipts(session, row)
+        status, channel, provider, text = row.status, row.channel, row.provider, row.text
+    observe_sent(status, channel, provider, text)  # after the commit: a refused write counts nothing
 
 
-def observe_sent(row: Message) -> None:
+def observe_sent(status: str, channel: str, provider: str, text: str) -> None:
     """Metrics for a send the provider accepted: the status, and the SMS segments it costs."""
-    count_outbound(row.channel, row.provider, row.status)
-    if row.channel == "sms":
-        segments, encoding = segment_info(row.text)
-        count_segments(encoding, row.provider, segments)
-
-
-def _id_taken(session: Session, row: Message, provider_message_id: str) -> bool:
-    """A provider id is unique per provider; a repeated one must not leave the row stuck in `sending`."""
-    return session.scalar(
-        select(Message.id).where(Message.provider == row.provider, Message.provider_message_id == provider_message_id,
-                                 Message.id != row.id).limit(1)
-    ) is not None
+    count_outbound(channel, provider, status)
+    if channel == "sms":
+        segments, encoding = segment_info(text)
+        count_segments(encoding, provider, segments)
 
 
 def backoff_seconds(settings: Settings, attempts: int, retry_after: float | None) -> float:

@@ -171,9 +171,9 @@ class Turn:
             return text == "" and command is None
         if command is not None or st.updated_at is None:
             return False
-        idle = clock.now() - st.updated_at > IDLE_NEW_SESSION
-        shared = len([s for s in self.contact.students if s.onboarded and s.active]) > 1
-        return idle and (st.state == S.LESSON or shared)
+        if clock.now() - st.updated_at <= IDLE_NEW_SESSION:
+            return False  # the common case: no look-up of the phone's other learners
+        return st.state == S.LESSON or len([s for s in self.contact.students if s.onboarded and s.active]) > 1
 
     def run(self, student: Student, text: str, command: Command | None, *, force_new: bool = False,
             switched: bool = False, depth: int = 0) -> Reply:

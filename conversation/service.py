@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from conversation import engine
 from conversation.lock import ContactLock
@@ -32,6 +32,7 @@ log = logging.getLogger("somo.conversation")
 
 Deliver = Callable[[Session, Message, Reply], list[int]]
 DEFAULT_WAIT_S = 5.0  # bounded: a USSD answer is due within seconds
+LOADED = "somo.pending.loaded"
 
 
 def inbound_from_row(row: Message) -> Inbound:
@@ -48,8 +49,9 @@ def _pending(session: Session, contact_id: int) -> Message | None:
     return session.scalar(_PENDING, {"contact_id": contact_id})
 
 
-# Built once: the oldest received rows (two, to know whether another waits) and the
-# contact's newest state version (the fencing floor), in one statement.
+# Built once: the oldest received rows (two, to know whether another waits), the
+# contact's newest state version (the fencing floor), and the contact with its active
+# learner (the engine's first two look-ups then come from the identity map), in one statement.
 _PENDING = (
     select(Message)
     .where(Message.contact_id == bindparam("contact_id"), Message.direction == Direction.IN.value,
@@ -57,10 +59,14 @@ _PENDING = (
     .order_by(Message.id)
     .limit(1)
 )
+_Learner = aliased(Student)
 _PENDING_WITH_FLOOR = (
     select(Message, select(func.coalesce(func.max(ConversationState.version), 0))
            .join(Student, Student.id == ConversationState.student_id)
-           .where(Student.contact_id == bindparam("contact_id")).scalar_subquery())
+           .where(Student.contact_id == bindparam("contact_id")).scalar_subquery(),
+           Contact, _Learner)
+    .join(Contact, Contact.id == Message.contact_id)
+    .outerjoin(_Learner, _Learner.id == Contact.active_student_id)
     .where(Message.contact_id == bindparam("contact_id"), Message.direction == Direction.IN.value,
            Message.status == MessageStatus.RECEIVED.value)
     .order_by(Message.id)
@@ -73,6 +79,8 @@ def _pending_with_floor(session: Session, contact_id: int) -> tuple[Message | No
     rows = session.execute(_PENDING_WITH_FLOOR, {"contact_id": contact_id}).all()
     if not rows:
         return None, 0, False
+    # The identity map holds clean objects weakly: keep the contact and learner for the unit of work.
+    session.info[LOADED] = rows[0][2:]
     return rows[0][0], int(rows[0][1] or 0), len(rows) > 1
 
 
