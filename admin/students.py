@@ -150,6 +150,7 @@ def erase(session: Session, student: Student) -> dict[str, int]:
     when foreign keys are switched on.
     """
     sid, contact_id = student.id, student.contact_id
+    _drop_hot_state(sid)
     others = list(session.scalars(select(Student.id).where(Student.contact_id == contact_id, Student.id != sid)))
     counts: dict[str, int] = {}
     msg_cond = Message.student_id == sid if others else or_(Message.student_id == sid, Message.contact_id == contact_id)
@@ -171,3 +172,14 @@ def erase(session: Session, student: Student) -> dict[str, int]:
         contact.active_student_id = others[0]
     session.flush()
     return counts
+
+
+def _drop_hot_state(student_id: int) -> None:
+    """The Redis copy of the conversation state (name, answers, what waits for MORE) goes too.
+    Dropped before the commit: if the erase rolls back, the state simply reloads from PostgreSQL."""
+    from conversation.store import key
+    from core.runtime import get_runtime
+
+    redis = get_runtime().redis
+    if redis is not None:
+        redis.delete(key(student_id))

@@ -44,6 +44,7 @@ def get_engine(settings: Settings | None = None) -> Engine:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    import core.audit  # noqa: F401 - the audit log's append-only guard, for every session
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 

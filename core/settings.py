@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     send_rate_per_second: float = 10.0
     reminder_inactive_days: int = 3
 
+    # Privacy: message text (and typed answers) older than this is blanked; rows and counts stay. 0 = keep.
+    message_retention_days: int = 365
+
     # Privacy.
     message_retention_days: int = 365
 

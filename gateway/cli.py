@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 # Packages that add their own subcommands with `register(subparsers)`.
-PLUGINS = ("rag.cli", "admin.cli", "conversation.cli", "conversation.teachers.cli")
+PLUGINS = ("rag.cli", "admin.cli", "conversation.cli", "conversation.teachers.cli", "core.retention")
 
 
 class CliError(Exception):
@@ -71,6 +71,11 @@ def cmd_worker(args) -> int:
         from gateway.jobs import sweep_and_reschedule
 
         sweep_and_reschedule()  # rows a crash or a Redis outage left unqueued; then every minute
+        from core import clock
+
+        # Message text past MESSAGE_RETENTION_DAYS, on the low queue; it re-schedules itself daily.
+        rt.queue.enqueue("core.retention.purge_and_reschedule", queue="low",
+                         job_id=f"retention-{clock.now():%Y%m%d}")
     worker = ObservedWorker(queues, connection=rt.redis)
     worker.work(with_scheduler=not args.no_scheduler, burst=args.burst, logging_level="WARNING")
     return 0
