@@ -14,6 +14,7 @@ from core.runtime import Runtime, get_runtime, set_runtime
 from gateway import health, webhooks_africastalking, webhooks_console, webhooks_twilio, webhooks_whatsapp
 from gateway.errors import AppError
 from gateway.metrics import install as install_metrics
+from gateway.security import BaseHeaders
 
 log = logging.getLogger("somo.gateway")
 
@@ -55,6 +56,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     app.include_router(health.router)
     install_metrics(app)  # /metrics, request ids, per-route latency
+    app.add_middleware(BaseHeaders)  # nosniff, DENY, no-store on every answer
     app.include_router(webhooks_console.router)
     app.include_router(webhooks_africastalking.router)
     app.include_router(webhooks_twilio.router)

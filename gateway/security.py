@@ -90,3 +90,32 @@ def verify_meta_handshake(settings: Settings, mode: str | None, token: str | Non
         raise _refuse("meta", "/webhooks/whatsapp", "WHATSAPP_VERIFY_TOKEN is not set")
     if mode != "subscribe" or not token or not hmac.compare_digest(token.encode(), expected.encode()):
         raise _refuse("meta", "/webhooks/whatsapp", "bad hub.mode or hub.verify_token")
+
+
+# Every answer that is not an admin page (those carry the full set, CSP included; see
+# admin.security): webhooks, /api/v1, health. Nothing here is meant to be framed, sniffed,
+# cached by a proxy or to leak its URL (Africa's Talking's token rides in the query).
+BASE_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store")]
+
+
+class BaseHeaders:
+    """Pure ASGI middleware (no per-request task, unlike BaseHTTPMiddleware): adds BASE_HEADERS
+    a response does not already set."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                message["headers"] = headers + [p for p in BASE_HEADERS if p[0] not in names]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
