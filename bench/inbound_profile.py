@@ -89,10 +89,11 @@ def route_phase(rt, counts: Counts, messages: int, texts: list[str], profile: st
             if i == min(20, students) and profile:
                 profiler = _profile(profile)  # after warm-up
             with counts.step():
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 code = await _post(app, "/webhooks/africastalking/sms", f"token={TOKEN}",
                                    _body(0, i, f"+2547333{student:05d}", texts[step]))
                 per.append({"ms": (time.perf_counter() - t0) * 1000, "code": code, "first": step == 0,
+                            "cpu_ms": (time.process_time() - c0) * 1000,
                             "sql": sum(counts.sql.values()), "redis": sum(counts.redis.values()),
                             "sql_by_verb": dict(counts.sql), "redis_by_cmd": dict(counts.redis)})
         if profiler is not None:
@@ -110,6 +111,7 @@ def route_phase(rt, counts: Counts, messages: int, texts: list[str], profile: st
         ms = sorted(p["ms"] for p in rows)
         out[label] = {"requests": len(rows), "ms_p50": round(statistics.median(ms), 2),
                       "ms_mean": round(statistics.fmean(ms), 2),
+                      "cpu_ms_mean": round(statistics.fmean(p["cpu_ms"] for p in rows), 2),
                       "per_s_one_thread": round(1000 / statistics.fmean(ms), 1),
                       "sql": round(statistics.fmean(p["sql"] for p in rows), 2),
                       "redis": round(statistics.fmean(p["redis"] for p in rows), 2),
@@ -133,9 +135,9 @@ def drain_phase(rt, counts: Counts, inbound: int, profile: str | None, trace: bo
         profiler = _profile(profile)
         counts.trace = trace
         with counts.step():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             worker.work(burst=True, logging_level="WARNING")
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             sql, redis_cmds = dict(counts.sql), dict(counts.redis)
         if profiler is not None:
             _save(profiler, profile)
@@ -145,6 +147,7 @@ def drain_phase(rt, counts: Counts, inbound: int, profile: str | None, trace: bo
     return {"inbound": inbound, "jobs": dict(jobs), "seconds": round(seconds, 2),
             "jobs_per_s": round(total / seconds, 1), "inbound_per_s": round(inbound / seconds, 1),
             "jobs_per_inbound": round(total / max(1, inbound), 2),
+            "cpu_ms_per_inbound": round(cpu * 1000 / max(1, inbound), 2),
             "sql_per_inbound": round(sum(sql.values()) / max(1, inbound), 2), "sql_by_verb": sql,
             "redis_per_inbound": round(sum(redis_cmds.values()) / max(1, inbound), 2), "redis_by_cmd": redis_cmds}
 
@@ -197,12 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     result = run(max(10, min(args.messages, 5000)), args.only, args.pyinstrument, args.pyinstrument_drain,
                  args.trace)
     for label, r in result.get("route", {}).items():
-        print(f"SMS webhook, {label}: p50 {r['ms_p50']} ms, mean {r['ms_mean']} ms "
+        print(f"SMS webhook, {label}: p50 {r['ms_p50']} ms, mean {r['ms_mean']} ms, CPU {r['cpu_ms_mean']} ms "
               f"({r['per_s_one_thread']}/s on one thread), {r['sql']} SQL, {r['redis']} Redis")
     if "drain" in result:
         d = result["drain"]
         print(f"worker drain: {d['inbound']} inbound in {d['seconds']} s = {d['inbound_per_s']} inbound/s, "
-              f"{d['jobs_per_s']} jobs/s, {d['jobs_per_inbound']} jobs, {d['sql_per_inbound']} SQL, "
+              f"{d['jobs_per_s']} jobs/s, {d['jobs_per_inbound']} jobs, {d['cpu_ms_per_inbound']} ms CPU (this process), "
+              f"{d['sql_per_inbound']} SQL, "
               f"{d['redis_per_inbound']} Redis per inbound; jobs {d['jobs']}")
     print(json.dumps(result))
     return 0

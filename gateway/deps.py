@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from core.runtime import Runtime
 
 
-def get_rt(request: Request) -> Runtime:
+async def get_rt(request: Request) -> Runtime:
+    """Async on purpose: a plain `def` dependency costs a threadpool hop per request."""
     return request.app.state.runtime
 
 
