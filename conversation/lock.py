@@ -23,9 +23,13 @@ log = logging.getLogger("somo.conversation")
 
 LOCK_TTL_MS = 60_000  # longer than any one message takes (the USSD path has no slow calls)
 
+# Release, and say whether anyone knocked while we held it: 1 = released, nobody waited;
+# 2 = released and someone knocked; 0 = the lock was no longer ours.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if redis.call('DEL', KEYS[2]) == 1 then return 2 end
+return 1
 """
 # Only the holder gets a token: check ownership, extend the lock, then count up (atomic).
 _TOKEN = """
@@ -38,6 +42,7 @@ return redis.call('INCR', KEYS[2])
 """
 
 _local_locks: dict[int, threading.Lock] = {}
+_local_knocks: set[int] = set()
 _local_guard = threading.Lock()
 
 
@@ -58,20 +63,32 @@ class ContactLock:
         self.redis = runtime.redis
         self.key = f"somo:lock:contact:{contact_id}"
         self.fence_key = f"somo:fence:contact:{contact_id}"
+        self.knock_key = f"somo:knock:contact:{contact_id}"
         self.value = uuid.uuid4().hex
         self.floor = floor  # the newest state version in the database: tokens must exceed it
         self._floor_value = 0
         self.held = False
 
     def acquire(self, wait_s: float) -> bool:
+        """Take the lock within `wait_s`. A caller that finds it taken knocks first, so the
+        holder knows at release that rows may have arrived for it (see `release`)."""
         if self.redis is None:
-            self.held = _local_lock(self.contact_id).acquire(timeout=max(0.0, wait_s))
+            lock = _local_lock(self.contact_id)
+            self.held = lock.acquire(blocking=False)
+            if not self.held:
+                with _local_guard:
+                    _local_knocks.add(self.contact_id)
+                self.held = lock.acquire(timeout=max(0.0, wait_s))
             return self.held
         deadline = time.monotonic() + max(0.0, wait_s)
         delay = 0.01
+        knocked = False
         while True:
             try:
                 taken = self.redis.set(self.key, self.value, nx=True, px=LOCK_TTL_MS)
+                if not taken and not knocked:
+                    self.redis.set(self.knock_key, 1, px=LOCK_TTL_MS)
+                    knocked = True
             except RedisError:
                 return self._acquire_locally(wait_s)
             if taken:
@@ -105,12 +122,18 @@ class ContactLock:
         value = int(script(keys=[self.key, self.fence_key], args=[self.value, LOCK_TTL_MS, floor]))
         return None if value < 0 else value
 
-    def release(self) -> None:
+    def release(self) -> bool:
+        """Let go; True when someone knocked while we held the lock (or we cannot tell), so the
+        caller must look for rows committed meanwhile. False: nobody waited, nothing arrived
+        that its own committer is not about to handle, and the look-up can be skipped."""
         if not self.held:
-            return
+            return True
         self.held = False
         if self.redis is None:
+            with _local_guard:
+                knocked = self.contact_id in _local_knocks
+                _local_knocks.discard(self.contact_id)
             _local_lock(self.contact_id).release()
-            return
+            return knocked
         script = self.runtime.extra("conversation.lock_release", lambda rt: rt.redis.register_script(_RELEASE))
-        script(keys=[self.key], args=[self.value])
+        return int(script(keys=[self.key, self.knock_key], args=[self.value])) != 1

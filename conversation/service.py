@@ -7,8 +7,9 @@ knows about providers); the returned ids are sent after commit.
 
 One student, one order: the contact's lock (with a fencing token under Redis) is held while
 its RECEIVED rows are drained in id order, one unit of work per message. Whoever cannot get
-the lock may leave: the holder looks for new rows again after releasing it, so a row
-committed while the lock was held is never stranded.
+the lock knocks, and may leave: a holder that was knocked on looks for new rows again after
+releasing it, so a row committed while the lock was held is never stranded (and a holder
+nobody knocked on skips that look-up: every row's committer tries the lock right after).
 """
 
 from __future__ import annotations
@@ -103,8 +104,9 @@ def process_pending(runtime: Runtime, contact_id: int, deliver: Deliver, *, wait
         try:
             out.extend(_drain(runtime, contact_id, deliver, lock))
         finally:
-            lock.release()
-        if not has_pending(runtime, contact_id):
+            knocked = lock.release()
+        # Only a caller that found the lock taken can have a row we did not see; it knocked.
+        if not knocked or not has_pending(runtime, contact_id):
             return out
         wait_s = 0.0  # rows arrived as we let go: take them unless someone else already has
 
