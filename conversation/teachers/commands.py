@@ -24,6 +24,7 @@ VERBS: dict[str, str] = {
     "yes": "yes", "ndiyo": "yes", "ndio": "yes",
     "no": "no", "hapana": "no", "ghairi": "no",
 }
+DOMAIN = "teachers"  # the catalog domain of the msgids marked here
 NEEDS_CLASS = {"broadcast", "lesson", "next", "repeat", "skip", "pause", "resume", "results"}
 NEEDS_ARG = {"broadcast", "lesson"}
 
