@@ -54,6 +54,8 @@ def page():
         browser = p.chromium.launch(executable_path=CHROMIUM,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         context = browser.new_context(viewport={"width": 1100, "height": 800}, accept_downloads=True)
+        context.set_default_timeout(90_000)  # a shared 2-core machine under load can be slow to navigate
+        context.set_default_navigation_timeout(90_000)
         pg = context.new_page()
         errors: list[str] = []
         pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
