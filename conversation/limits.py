@@ -20,15 +20,27 @@ from core.models import Direction, Message
 WINDOW = timedelta(minutes=1)
 
 
+PREFETCHED = "somo.rate.prefetched"
+
+
+def prefetch(session: Session, phone: str, at: datetime, count: int, oldest: datetime | None) -> None:
+    """Record the window's count, read by the statement that fetched the pending row."""
+    session.info[PREFETCHED] = (phone, at, count, oldest)
+
+
 def over_limit(session: Session, phone: str, at: datetime, limit: int) -> tuple[int, float]:
     """(how far past the limit this message is, seconds until the window frees a place); 0 = within."""
     if limit <= 0:
         return 0, 0.0
-    count, oldest = session.execute(
-        select(func.count(), func.min(Message.created_at))
-        .where(Message.phone == phone, Message.direction == Direction.IN.value,
-               Message.created_at > at - WINDOW, Message.created_at <= at)
-    ).one()
+    known = session.info.pop(PREFETCHED, None)
+    if known is not None and known[:2] == (phone, at):
+        count, oldest = known[2:]
+    else:
+        count, oldest = session.execute(
+            select(func.count(), func.min(Message.created_at))
+            .where(Message.phone == phone, Message.direction == Direction.IN.value,
+                   Message.created_at > at - WINDOW, Message.created_at <= at)
+        ).one()
     if count <= limit or oldest is None:
         return 0, 0.0
     return count - limit, max(1.0, (oldest + WINDOW - at).total_seconds())

@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Interval, bindparam, func, literal, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
-from conversation import engine
+from conversation import engine, limits
 from conversation.lock import ContactLock
 from conversation.store import FENCE, StaleState, run_after_commit, update_data
 from conversation.text import gettext_for
@@ -75,14 +75,32 @@ _PENDING_WITH_FLOOR = (
 )
 
 
+# On PostgreSQL the same statement also counts the number's inbound rows in the minute up to
+# the row (the rate limit's question, `conversation.limits`), saving a round trip per message.
+_RECENT = aliased(Message)
+_RATE_WINDOW = (
+    (_RECENT.phone == Message.phone) & (_RECENT.direction == Direction.IN.value)
+    & (_RECENT.created_at > Message.created_at - literal(limits.WINDOW, Interval()))
+    & (_RECENT.created_at <= Message.created_at)
+)
+_PENDING_WITH_RATE = _PENDING_WITH_FLOOR.add_columns(
+    select(func.count()).select_from(_RECENT).where(_RATE_WINDOW).scalar_subquery(),
+    select(func.min(_RECENT.created_at)).where(_RATE_WINDOW).scalar_subquery(),
+)
+
+
 def _pending_with_floor(session: Session, contact_id: int) -> tuple[Message | None, int, bool]:
     """(the oldest received row, the fencing floor, whether another row waits behind it)."""
-    rows = session.execute(_PENDING_WITH_FLOOR, {"contact_id": contact_id}).all()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    rows = session.execute(_PENDING_WITH_RATE if postgres else _PENDING_WITH_FLOOR, {"contact_id": contact_id}).all()
     if not rows:
         return None, 0, False
+    row = rows[0][0]
     # The identity map holds clean objects weakly: keep the contact and learner for the unit of work.
-    session.info[LOADED] = rows[0][2:]
-    return rows[0][0], int(rows[0][1] or 0), len(rows) > 1
+    session.info[LOADED] = rows[0][2:4]
+    if postgres:
+        limits.prefetch(session, row.phone, row.created_at, int(rows[0][4]), rows[0][5])
+    return row, int(rows[0][1] or 0), len(rows) > 1
 
 
 def has_pending(runtime: Runtime, contact_id: int) -> bool:
