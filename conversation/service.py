@@ -167,7 +167,10 @@ def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLoc
             raise
         except Exception as exc:  # noqa: BLE001 - one bad message must not block the student's queue
             log.exception("contact %s: message handling failed", contact_id)
-            out.extend(_give_up(runtime, contact_id, deliver, exc))
+            apology = _give_up(runtime, contact_id, deliver, exc)
+            if apology is None:  # no row left to blame: the failure is not one message's, stop here
+                return out
+            out.extend(apology)
             more = True
             continue
         out.extend(ids)
@@ -175,12 +178,13 @@ def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLoc
     return out
 
 
-def _give_up(runtime: Runtime, contact_id: int, deliver: Deliver, exc: Exception) -> list[int]:
-    """Mark the oldest pending row handled with the error, and say sorry (in a fresh unit of work)."""
+def _give_up(runtime: Runtime, contact_id: int, deliver: Deliver, exc: Exception) -> list[int] | None:
+    """Mark the oldest pending row handled with the error, and say sorry (in a fresh unit of work).
+    None when no row is pending (so a failure outside any message cannot loop forever)."""
     with runtime.session() as session:
         row = _pending(session, contact_id)
         if row is None:
-            return []
+            return None
         row.status, row.error = MessageStatus.HANDLED.value, f"conversation: {type(exc).__name__}: {exc}"[:500]
         student = session.get(Student, row.student_id) if row.student_id else None
         _ = gettext_for(student.language if student else "en")
