@@ -48,9 +48,11 @@ class Refused(Exception):
     """The row must not be sent (opted out, no way through the WhatsApp window)."""
 
 
-def send_message(message_id: int) -> None:
+def send_message(message_id: int, paced: bool = False) -> None:
+    """Send one stored outbound row. `paced`: this job already holds a send slot (it was
+    queued for the moment its reserved token is due), so it does not ask the bucket again."""
     runtime = get_runtime()
-    plan = _claim_and_plan(runtime, message_id)
+    plan = _claim_and_plan(runtime, message_id, paced)
     if plan is None:
         return
     try:
@@ -65,7 +67,7 @@ def send_message(message_id: int) -> None:
     _record_success(runtime, plan.row, result)
 
 
-def _claim_and_plan(runtime: Runtime, message_id: int) -> Plan | None:
+def _claim_and_plan(runtime: Runtime, message_id: int, paced: bool = False) -> Plan | None:
     """Claim the row (queued/retrying -> sending) and decide how it goes out.
 
     Two statements in the common case: one SELECT reads the row, its contact and whether an
@@ -83,11 +85,11 @@ def _claim_and_plan(runtime: Runtime, message_id: int) -> Plan | None:
                                   at=clock.now() + timedelta(seconds=SIBLING_WAIT_S),
                                   job_id=f"send-{message_id}-after-{clock.now().timestamp():.0f}")
             return None
-        wait = throttle_wait(runtime, row)
-        if wait > 0:  # the provider's rate for this sender is used up: come back when a token is due
-            runtime.queue.enqueue("channels.jobs.send_message", message_id,
+        wait = 0.0 if paced else throttle_wait(runtime, row)
+        if wait > 0:  # the provider's rate for this sender is used up: come back when our slot is due
+            runtime.queue.enqueue("channels.jobs.send_message", message_id, True,
                                   at=clock.now() + timedelta(seconds=wait), queue="broadcast",
-                                  job_id=f"send-{message_id}-throttled-{int(clock.now().timestamp() * 1000)}")
+                                  job_id=f"send-{message_id}-paced-{int(clock.now().timestamp() * 1000)}")
             return None
         claimed = session.execute(_CLAIM, {"message_id": message_id, "now": clock.now()}).first()
         if claimed is None:
@@ -108,14 +110,16 @@ def _claim_and_plan(runtime: Runtime, message_id: int) -> Plan | None:
 
 
 def throttle_wait(runtime: Runtime, row: Message) -> float:
-    """Seconds until this provider and sender may send again (a token bucket shared through
-    Redis by every worker, `send_rate_per_second`); 0 to send now. The console is not paced."""
+    """Seconds until this row's send slot for its provider and sender is due (0: send now).
+
+    A token bucket shared through Redis by every worker (`send_rate_per_second`); the slot is
+    reserved, so a backlog of N sends is spread over N / rate seconds. The console is not paced."""
     rate = runtime.settings.send_rate_per_second
     if row.provider == "console" or rate <= 0:
         return 0.0
     key = f"send:{row.provider}:{row.service_number or 'default'}"
     bucket = runtime.extra(f"channels.bucket.{key}", lambda rt: TokenBucket(rt.redis, key, rate))
-    return bucket.take()
+    return bucket.reserve()
 
 
 def _earlier_part_pending():

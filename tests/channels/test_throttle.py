@@ -51,7 +51,17 @@ def test_a_burst_beyond_the_rate_waits_on_the_scheduler(paced):
         statuses = [s.get(Message, mid).status for mid in ids]
     assert statuses == ["sent", "sent", "queued", "queued", "queued"]
     scheduled = ScheduledJobRegistry(queue=paced.queue.rq_queue("broadcast"))
-    assert len(scheduled.get_job_ids()) == 3  # each comes back when its token is due, not sent twice
+    ids_waiting = scheduled.get_job_ids()
+    assert len(ids_waiting) == 3  # each comes back when its reserved slot is due, not sent twice
+    from rq.job import Job
+
+    jobs = [Job.fetch(j, connection=paced.redis) for j in ids_waiting]
+    assert all(job.args[1] is True for job in jobs)  # they hold their slot: no second ask
+    due = sorted(ScheduledJobRegistry(queue=paced.queue.rq_queue("broadcast")).get_scheduled_time(j)
+                 for j in ids_waiting)
+    # Spread at the rate (slots 0.5 s apart, 1.0 s from first to last; rq keeps whole seconds),
+    # not all at the same moment.
+    assert (due[-1] - due[0]).total_seconds() >= 1, due
 
 
 def test_buckets_are_per_provider_and_sender(paced):

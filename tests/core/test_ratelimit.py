@@ -34,3 +34,12 @@ def test_redis_bucket_is_shared_and_paces(rt_redis):
 def test_rate_must_be_positive():
     with pytest.raises(ValueError):
         TokenBucket(None, "x", rate_per_s=0)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_reserve_spreads_a_backlog_at_the_rate(shared, request):
+    redis = request.getfixturevalue("rt_redis").redis if shared else None
+    bucket = TokenBucket(redis, f"reserve-{shared}", rate_per_s=2, capacity=2)
+    waits = [bucket.reserve(now=3000.0) for _ in range(5)]
+    assert waits == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.5])  # each waiter gets its own slot
+    assert bucket.reserve(now=3003.0) == pytest.approx(0.0)  # the debt is paid after 1.5 s; 1.5 s later there is room
