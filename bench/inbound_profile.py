@@ -144,7 +144,14 @@ def drain_phase(rt, counts: Counts, inbound: int, profile: str | None, trace: bo
     finally:
         ObservedWorker.perform_job = original
     total = sum(jobs.values())
-    return {"inbound": inbound, "jobs": dict(jobs), "seconds": round(seconds, 2),
+    from sqlalchemy import func, select
+
+    from core.models import Direction, Message
+
+    with rt.session() as session:
+        statuses = dict(session.execute(select(Message.status, func.count()).where(
+            Message.direction == Direction.OUT.value).group_by(Message.status)).all())
+    return {"inbound": inbound, "jobs": dict(jobs), "seconds": round(seconds, 2), "outbound_by_status": statuses,
             "jobs_per_s": round(total / seconds, 1), "inbound_per_s": round(inbound / seconds, 1),
             "jobs_per_inbound": round(total / max(1, inbound), 2),
             "cpu_ms_per_inbound": round(cpu * 1000 / max(1, inbound), 2),

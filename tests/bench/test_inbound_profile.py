@@ -1,0 +1,34 @@
+"""The in-process inbound profile runs at a tiny size and holds the hot path's budget:
+one Redis round trip and two SQL statements per returning SMS webhook, one rq job per
+inbound message (its replies are sent from that job), every reply handed to the provider."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import services
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(120)
+def test_inbound_profile_runs_and_keeps_the_budget():
+    services.require("PostgreSQL", services.PG_ADMIN_URL)
+    services.require("Redis", "redis://127.0.0.1:6379/11")
+    proc = subprocess.run([sys.executable, "-m", "bench.inbound_profile", "--messages", "50"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    returning, first = result["route"]["returning"], result["route"]["first contact"]
+    assert returning["example_redis"] == {"EVALSHA": 1} and returning["redis"] == 1.0
+    assert returning["sql"] == 2.0 and first["sql"] == 3.0
+    assert returning["cpu_ms_mean"] > 0
+    drain = result["drain"]
+    assert drain["jobs"] == {"process_contact": 50} and drain["jobs_per_inbound"] == 1.0
+    assert drain["outbound_by_status"] and set(drain["outbound_by_status"]) == {"sent"}
+    assert 0 < drain["sql_per_inbound"] < 20
