@@ -26,7 +26,9 @@ SWEEP_EVERY = timedelta(minutes=1)
 def process_contact(contact_id: int) -> None:
     """Run the engine over the contact's received messages, then send the replies (after commit)."""
     runtime = get_runtime()
-    ids = process_pending(runtime, contact_id, make_deliver(runtime))
+    # No waiting for the contact's lock: its holder was knocked on and handles our row after its
+    # own (conversation.service), so a worker never sleeps behind another worker's student.
+    ids = process_pending(runtime, contact_id, make_deliver(runtime), wait_s=0.0)
     send_replies(runtime, ids)
 
 
