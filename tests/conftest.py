@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -91,6 +92,18 @@ def make_runtime(db_url: str, redis_url: str | None = None, tmp_path=None, **ove
     return rt
 
 
+@contextmanager
+def installed_runtime(db_url: str, tmp_path, **overrides) -> Iterator[Runtime]:
+    """A fresh runtime on `db_url` installed as the process runtime for the block."""
+    runtime = make_runtime(db_url, tmp_path=tmp_path, **overrides)
+    previous = set_runtime(runtime)
+    try:
+        yield runtime
+    finally:
+        set_runtime(previous)
+        runtime.close()
+
+
 @pytest.fixture
 def db_url(request) -> str:
     """PostgreSQL when reachable (always on CI), else SQLite."""
@@ -108,11 +121,8 @@ def any_db_url(request) -> str:
 @pytest.fixture
 def rt(db_url, tmp_path) -> Iterator[Runtime]:
     """An in-process runtime (inline jobs, no Redis) on the test database."""
-    runtime = make_runtime(db_url, tmp_path=tmp_path)
-    previous = set_runtime(runtime)
-    yield runtime
-    set_runtime(previous)
-    runtime.close()
+    with installed_runtime(db_url, tmp_path) as runtime:
+        yield runtime
 
 
 @pytest.fixture

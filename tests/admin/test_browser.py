@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core.runtime import set_runtime
 from gateway.app import create_app
 from tests.admin.browser import CHROMIUM, PASSWORD, seed, serve, shot
-from tests.conftest import make_runtime
+from tests.conftest import installed_runtime
 
 pytestmark = pytest.mark.browser
 
@@ -29,11 +28,8 @@ Kilimani Primary,9Z,9,No Class,0712000405,student,en,sms
 @pytest.fixture
 def rt(db_url, tmp_path):
     """No inbound rate limit: a lesson sends many messages a minute from one phone."""
-    runtime = make_runtime(db_url, tmp_path=tmp_path, rate_limit_per_minute=0)
-    previous = set_runtime(runtime)
-    yield runtime
-    set_runtime(previous)
-    runtime.close()
+    with installed_runtime(db_url, tmp_path, rate_limit_per_minute=0) as runtime:
+        yield runtime
 
 
 @pytest.fixture

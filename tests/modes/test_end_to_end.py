@@ -15,7 +15,7 @@ from core.runtime import set_runtime
 from gateway.app import create_app
 from rag.store import save_pack
 from tests import factories
-from tests.conftest import make_runtime
+from tests.conftest import installed_runtime, make_runtime
 
 _ids = itertools.count(1)
 NEXT = {"en": "NEXT", "sw": "ENDELEA"}
@@ -52,11 +52,8 @@ class Student_:
 def rt(db_url, tmp_path):
     """The test runtime without the inbound rate limit: its process-local buckets are keyed by
     contact id, which restarts at 1 in every test, so one test's lesson would throttle the next."""
-    runtime = make_runtime(db_url, tmp_path=tmp_path, rate_limit_per_minute=0)
-    previous = set_runtime(runtime)
-    yield runtime
-    set_runtime(previous)
-    runtime.close()
+    with installed_runtime(db_url, tmp_path, rate_limit_per_minute=0) as runtime:
+        yield runtime
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ from sqlalchemy import select
 from core import clock
 from core.messages import Inbound
 from core.models import Contact, Enrolment, SchoolClass, Student
-from core.runtime import set_runtime
 from gateway.pipeline import handle_console
 from tests import factories
-from tests.conftest import make_runtime
+from tests.conftest import installed_runtime
 from tests.conversation.helpers import Phone, load_pack
 
 CLASS_NUMBER = "+254700555666"
@@ -19,11 +18,8 @@ CLASS_NUMBER = "+254700555666"
 
 @pytest.fixture
 def rt(db_url, tmp_path):
-    runtime = make_runtime(db_url, tmp_path=tmp_path, rate_limit_per_minute=0)
-    previous = set_runtime(runtime)
-    yield runtime
-    set_runtime(previous)
-    runtime.close()
+    with installed_runtime(db_url, tmp_path, rate_limit_per_minute=0) as runtime:
+        yield runtime
 
 
 @pytest.fixture

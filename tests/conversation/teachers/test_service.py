@@ -6,9 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from core.models import AuditLog, Broadcast, BroadcastRecipient, Contact, LessonProgress, Message, SchoolClass
-from core.runtime import set_runtime
 from tests import factories
-from tests.conftest import make_runtime
+from tests.conftest import installed_runtime
 from tests.conversation.helpers import Phone, load_pack
 
 TEACHER = "+254722000111"
@@ -17,11 +16,8 @@ OTHER_TEACHER = "+254722000222"
 
 @pytest.fixture
 def rt(db_url, tmp_path):
-    runtime = make_runtime(db_url, tmp_path=tmp_path, rate_limit_per_minute=0, broadcast_confirm_over=3)
-    previous = set_runtime(runtime)
-    yield runtime
-    set_runtime(previous)
-    runtime.close()
+    with installed_runtime(db_url, tmp_path, rate_limit_per_minute=0, broadcast_confirm_over=3) as runtime:
+        yield runtime
 
 
 @pytest.fixture
