@@ -9,10 +9,12 @@ become unreachable. A skill is mastered at P(known) >= 0.95.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from core.models import CurriculumPack, CurriculumTopic, Skill, SkillMastery
@@ -72,14 +74,48 @@ def is_mastered(p_known: float) -> bool:
     return p_known >= MASTERED
 
 
-def skill_params(session: Session, pack_id: str, skill: str) -> BKTParams:
-    row = session.execute(
-        select(Skill.p_init, Skill.p_learn, Skill.p_guess, Skill.p_slip)
+PARAMS_TTL_S = 60.0
+_params: dict[tuple[str, str], tuple[float, dict[str, BKTParams]]] = {}  # (db URL, pack) -> (loaded at, params)
+_params_lock = threading.Lock()
+
+
+def _pack_params(session: Session, pack_id: str) -> dict[str, BKTParams]:
+    """Every skill's parameters of one pack, read in one statement and kept for PARAMS_TTL_S.
+
+    Skill rows change only when a pack is imported (or an operator edits them): any ORM
+    write of a Skill in this process forgets the cache at once; another process's change is
+    seen within PARAMS_TTL_S. A skill missing from the map uses the defaults.
+    """
+    key = (str(session.get_bind().url), pack_id)
+    cached = _params.get(key)
+    if cached is not None and time.monotonic() - cached[0] <= PARAMS_TTL_S:
+        return cached[1]
+    rows = session.execute(
+        select(Skill.skill, Skill.p_init, Skill.p_learn, Skill.p_guess, Skill.p_slip)
         .join(CurriculumTopic, Skill.topic_id == CurriculumTopic.id)
         .join(CurriculumPack, CurriculumTopic.pack_id == CurriculumPack.id)
-        .where(CurriculumPack.pack == pack_id, Skill.skill == skill)
-    ).first()
-    return params_from(*row) if row else DEFAULT
+        .where(CurriculumPack.pack == pack_id)
+    )
+    loaded = {skill: params_from(*values) for skill, *values in rows}
+    with _params_lock:
+        _params[key] = (time.monotonic(), loaded)
+    return loaded
+
+
+def forget_params() -> None:
+    with _params_lock:
+        _params.clear()
+
+
+@event.listens_for(Skill, "after_insert")
+@event.listens_for(Skill, "after_update")
+@event.listens_for(Skill, "after_delete")
+def _skill_written(_mapper, _connection, _target) -> None:
+    forget_params()
+
+
+def skill_params(session: Session, pack_id: str, skill: str) -> BKTParams:
+    return _pack_params(session, pack_id).get(skill, DEFAULT)
 
 
 def get_p_known(session: Session, student_id: int, pack_id: str, skill: str) -> float:
@@ -112,10 +148,16 @@ def record(session: Session, *, student_id: int, pack_id: str, topic_id: str, sk
 
 
 def topic_mastery(session: Session, student_id: int, pack_id: str, skills: list[str]) -> float:
-    """Mean P(known) over a topic's skills (unseen skills count at their prior)."""
+    """Mean P(known) over a topic's skills (unseen skills count at their prior); one statement."""
     if not skills:
         return 0.0
-    return sum(get_p_known(session, student_id, pack_id, s) for s in skills) / len(skills)
+    known = dict(session.execute(select(SkillMastery.skill, SkillMastery.p_known).where(
+        SkillMastery.student_id == student_id, SkillMastery.pack == pack_id, SkillMastery.skill.in_(skills))).all())
+    total = 0.0
+    for s in skills:
+        p = known.get(s)
+        total += p if p is not None else skill_params(session, pack_id, s).guarded().p_init
+    return total / len(skills)
 
 
 def all_p_known(session: Session, student_id: int, pack_id: str) -> dict[str, float]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, update
+from sqlalchemy.orm.util import identity_key
 
 from core.models import LessonProgress, Student
 from modes import mastery
@@ -18,37 +19,48 @@ from modes.common import tr
 MAX_GAP_S = 300  # a pause longer than this is not time spent learning
 
 
-def lesson_row(ctx: ModeContext, topic_id: str, mode: str) -> LessonProgress:
-    row = ctx.session.scalar(select(LessonProgress).where(
-        LessonProgress.student_id == ctx.student.id, LessonProgress.pack == ctx.pack.pack,
-        LessonProgress.topic == topic_id, LessonProgress.mode == mode))
-    if row is None:
-        row = LessonProgress(student_id=ctx.student.id, pack=ctx.pack.pack, topic=topic_id, mode=mode, step=0,
-                             steps_total=0, mastery=0.0, time_spent_s=0, started_at=ctx.now, updated_at=ctx.now)
-        ctx.session.add(row)
-    return row
-
-
 def save_progress(ctx: ModeContext, topic_id: str, mode: str, *, step: int, steps_total: int,
-                  mastery_value: float | None = None, completed: bool = False, restart: bool = False) -> LessonProgress:
-    """Upsert the progress row; time spent grows by the gap since the last turn (capped)."""
-    row = lesson_row(ctx, topic_id, mode)
-    if restart:
-        row.completed_at = None
-        row.started_at = ctx.now
+                  mastery_value: float | None = None, completed: bool = False, restart: bool = False) -> int:
+    """Upsert the progress row; time spent grows by the gap since the last turn (capped).
+
+    One `UPDATE ... RETURNING` on every turn but a topic's first (then an INSERT): this runs
+    on each lesson step, USSD included. Returns the row's id.
+    """
     last = ctx.data.get("last_seen")
+    gap = 0
     if last:
-        gap = (ctx.now - datetime.fromisoformat(last)).total_seconds()
-        row.time_spent_s = (row.time_spent_s or 0) + int(min(max(gap, 0), MAX_GAP_S))
+        gap = int(min(max((ctx.now - datetime.fromisoformat(last)).total_seconds(), 0), MAX_GAP_S))
     ctx.data["last_seen"] = ctx.now.isoformat()
-    row.step, row.steps_total = step, steps_total
+    values: dict = {"step": step, "steps_total": steps_total, "updated_at": ctx.now}
+    if gap:
+        values["time_spent_s"] = func.coalesce(LessonProgress.time_spent_s, 0) + gap
     if mastery_value is not None:
-        row.mastery = round(mastery_value, 4)
-    if completed and row.completed_at is None:
-        row.completed_at = ctx.now
-    row.updated_at = ctx.now
-    ctx.session.flush()
-    return row
+        values["mastery"] = round(mastery_value, 4)
+    if restart:
+        values["started_at"] = ctx.now
+        values["completed_at"] = ctx.now if completed else None
+    elif completed:
+        values["completed_at"] = func.coalesce(LessonProgress.completed_at, ctx.now)
+    session = ctx.session
+    row_id = session.execute(
+        update(LessonProgress).where(
+            LessonProgress.student_id == ctx.student.id, LessonProgress.pack == ctx.pack.pack,
+            LessonProgress.topic == topic_id, LessonProgress.mode == mode,
+        ).values(**values).returning(LessonProgress.id),
+        execution_options={"synchronize_session": False},
+    ).scalar()
+    if row_id is not None:
+        loaded = session.identity_map.get(identity_key(LessonProgress, row_id))
+        if loaded is not None:  # read earlier in this unit of work: its attributes are stale now
+            session.expire(loaded)
+        return row_id
+    row = LessonProgress(student_id=ctx.student.id, pack=ctx.pack.pack, topic=topic_id, mode=mode, step=step,
+                         steps_total=steps_total, mastery=round(mastery_value, 4) if mastery_value is not None else 0.0,
+                         time_spent_s=gap, started_at=ctx.now, updated_at=ctx.now,
+                         completed_at=ctx.now if completed else None)
+    session.add(row)
+    session.flush()
+    return row.id
 
 
 def touch_streak(student: Student, now: datetime) -> int:
