@@ -6,7 +6,7 @@ and `somo worker` rq workers (SimpleWorker), plus the two floors of `bench.bare`
 1. peak throughput, closed loop: the bare endpoint, the bare one-INSERT endpoint, our SMS webhook;
 2. USSD, open loop at --ussd-rate for --seconds (server time per step);
 3. SMS + WhatsApp, open loop at --sms-rate (server time, and end to end: webhook sent ->
-   reply handed to the mock provider);
+   its own reply handed to the mock provider, matched through the outbound row's `reply_to_id`);
 4. --lessons students finish a Teach lesson over SMS (segments, UCS-2 share);
 then peak memory per process and the cost per student-month. Writes a Markdown report and
 a PNG chart to --out. Bounded: every phase has a fixed count and duration.
@@ -71,8 +71,54 @@ def summary(name: str, res: loadgen.Result, rate: float | None = None) -> dict:
             "client_ms": {p: loadgen.pct(client, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}}
 
 
-def end_to_end(samples: list[loadgen.Sample], sent: dict[int, tuple[str, str]], records: list[dict]) -> dict:
-    """Match each inbound to the first send to the same phone after it; times in ms, by channel."""
+def reply_links(db_url: str) -> dict[str, dict]:
+    """Every inbound row by its provider id: its status, error and text, and the provider ids of
+    the outbound rows that reply to it (`reply_to_id`), in id order (a reply may be several parts)."""
+    from sqlalchemy import text
+
+    from core.db import make_engine
+
+    engine = make_engine(db_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT i.provider_message_id, i.status, i.error, i.text, o.provider_message_id, o.status, "
+                "extract(epoch FROM o.created_at) FROM messages i "
+                "LEFT JOIN messages o ON o.reply_to_id = i.id AND o.direction = 'out' "
+                "WHERE i.direction = 'in' ORDER BY i.id, o.id")).all()
+    finally:
+        engine.dispose()
+    links: dict[str, dict] = {}
+    for in_id, status, error, body, out_id, out_status, out_stored in rows:
+        link = links.setdefault(in_id, {"status": status, "error": error, "text": body, "out": [], "stored": None})
+        if out_status is not None:
+            link["out"].append((out_id, out_status))
+            link["stored"] = float(out_stored) if link["stored"] is None else link["stored"]
+    return links
+
+
+def _pcts(values: list[float]) -> dict:
+    return {p: loadgen.pct(values, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}
+
+
+def provider_id(channel: str, run: str, index: int) -> str:
+    """The provider id `bench.scenario` gave inbound request `index` (its `id` / `wamid`)."""
+    return f"wamid.{run}.{index}" if channel == "whatsapp" else f"ATPid_{run}_{index}"
+
+
+def end_to_end(samples: list[loadgen.Sample], sent: dict[int, tuple[str, str]], records: list[dict],
+               links: dict[str, dict], run: str) -> dict:
+    """Each inbound's own reply: webhook sent -> its first reply part handed to the mock provider.
+
+    The reply is found through the database (outbound rows whose `reply_to_id` is the inbound
+    row; the mock provider records the provider id it answered each send with, which the
+    sender stores on that row). An inbound with no outbound row of its own is counted in
+    `no_reply`, by reason, not matched to a later message's reply; `missing` counts replies
+    stored but never seen by the provider (and inbound requests with no stored row).
+    `by_phone` is the older measure (the first send to the same phone after the webhook),
+    kept for comparison: it charges an inbound with no reply the next message's reply.
+    """
+    arrived = {r["id"]: r["t"] for r in records if r.get("id")}
     by_phone: dict[str, list[float]] = {}
     for r in records:
         if r.get("to"):
@@ -81,18 +127,36 @@ def end_to_end(samples: list[loadgen.Sample], sent: dict[int, tuple[str, str]], 
         times.sort()
     out: dict[str, dict] = {}
     for channel in ("sms", "whatsapp"):
-        waits, missing = [], 0
+        waits, phone_waits, missing, no_reply = [], [], 0, {}
+        to_stored, to_provider = [], []  # the wait split: webhook -> reply row stored -> provider
         for s in samples:
             ch, phone = sent.get(s.index, (None, None))
             if ch != channel:
                 continue
             after = [t for t in by_phone.get(phone, []) if t >= s.sent_at]
             if after:
-                waits.append((after[0] - s.sent_at) * 1000)
+                phone_waits.append((after[0] - s.sent_at) * 1000)
+            link = links.get(provider_id(channel, run, s.index))
+            if link is None:
+                missing += 1
+                continue
+            if not link["out"]:
+                reason = f"{link['status']}: {(link['error'] or 'no reply row')[:60]}"
+                no_reply[reason] = no_reply.get(reason, 0) + 1
+                continue
+            times = [arrived[i] for i, _ in link["out"] if i in arrived]
+            if times:
+                waits.append((min(times) - s.sent_at) * 1000)
+                if link["stored"] is not None:
+                    to_stored.append((link["stored"] - s.sent_at) * 1000)
+                    to_provider.append((min(times) - link["stored"]) * 1000)
             else:
                 missing += 1
-        out[channel] = {"replies": len(waits), "missing": missing,
-                        **{p: loadgen.pct(waits, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}}
+        out[channel] = {"replies": len(waits), "missing": missing, "no_reply": sum(no_reply.values()),
+                        "no_reply_by_reason": no_reply,
+                        **{p: loadgen.pct(waits, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
+                        "reply_stored": _pcts(to_stored), "stored_to_provider": _pcts(to_provider),
+                        "by_phone": _pcts(phone_waits)}
     return out
 
 
@@ -132,28 +196,51 @@ def run(args) -> dict:
         procs["bare insert endpoint"] = start_uvicorn("bench.bare:make_insert_app", insert_port, env)
         procs["api (uvicorn)"] = start_uvicorn("bench.webhooks:make_gateway_app", api_port, env,
                                                workers=args.api_workers, log_path=data_dir / "api.log")
-        for n in range(args.rq_workers):
-            procs[f"rq worker {n + 1}"] = start([sys.executable, "-m", "gateway.cli", "worker"], env,
-                                                data_dir / f"worker{n}.log")
-        result["peak"] = peak_phase(args, bare_port, insert_port, api_port)
+
+        def start_workers() -> None:
+            for n in range(args.rq_workers):
+                procs[f"rq worker {n + 1}"] = start([sys.executable, "-m", "gateway.cli", "worker"], env,
+                                                    data_dir / f"worker{n}.log")
+
+        # The webhook's peak is measured as the floors' is, with nothing else busy on the cores:
+        # rq workers draining the jobs it queues would take CPU the floors' phases never lose
+        # (--peak-with-workers measures it the older way, the workers already running).
+        if args.peak_with_workers:
+            start_workers()
+        if args.only in (None, "peak"):
+            result["peak"] = peak_phase(args, bare_port, insert_port, api_port)
         stop(procs.pop("bare endpoint"))
         stop(procs.pop("bare insert endpoint"))
+        if args.only == "peak":
+            return result
+        if not args.peak_with_workers:
+            start_workers()
         drained(r, 120)
         records(mock_port)  # forget the peak phase's sends
-        result["ussd"] = summary("USSD (AT)", asyncio.run(loadgen.open_loop(
-            api_port, scenario.ussd_request(run_id, max(1, int(args.ussd_rate * args.think))),
-            rate=args.ussd_rate, seconds=args.seconds)), args.ussd_rate)
+        if args.only is None:
+            result["ussd"] = summary("USSD (AT)", asyncio.run(loadgen.open_loop(
+                api_port, scenario.ussd_request(run_id, max(1, int(args.ussd_rate * args.think))),
+                rate=args.ussd_rate, seconds=args.seconds)), args.ussd_rate)
         sent: dict[int, tuple[str, str]] = {}
+        cpu_before, wall_before = cpu_seconds(procs), time.monotonic()
         chat = asyncio.run(loadgen.open_loop(
             api_port, scenario.chat_request(run_id, max(1, int(args.sms_rate * args.think)), sent),
             rate=args.sms_rate, seconds=args.seconds))
         result["chat"] = summary("SMS + WhatsApp inbound", chat, args.sms_rate)
         result["chat"]["drained"] = drained(r, 120)
+        # How busy each process was from the first inbound to the drained queue: a worker well
+        # below one CPU second per second was waiting, not short of CPU.
+        wall = time.monotonic() - wall_before
+        result["chat"]["cpu_share"] = {name: round((cpu - cpu_before.get(name, 0.0)) / wall, 2)
+                                       for name, cpu in cpu_seconds(procs).items()}
+        result["chat"]["cpu_share"]["wall_s"] = round(wall, 1)
         recs = records(mock_port)
-        result["chat"]["end_to_end_ms"] = end_to_end(chat.samples, sent, recs)
+        result["chat"]["end_to_end_ms"] = end_to_end(chat.samples, sent, recs, reply_links(db_url), run_id)
         result["chat"]["student_hours"] = max(1, int(args.sms_rate * args.think)) * args.seconds / 3600
         result["chat"]["llm_tokens"] = sum(x.get("prompt_tokens", 0) + x.get("completion_tokens", 0)
                                            for x in recs if x["provider"] == "llm")
+        if args.only == "chat":
+            return result
         result["lessons"] = run_lessons(api_port, db_url, args.lessons, run_id)
         result["memory_mb"] = {name: {str(pid): peak_rss_mb(pid) for pid in group_pids(p)}
                                for name, p in procs.items()}
@@ -177,6 +264,22 @@ def peak_phase(args, bare_port: int, insert_port: int, api_port: int) -> dict:
     return out
 
 
+def cpu_seconds(procs: dict) -> dict[str, float]:
+    """User + system CPU seconds of each started process and its children (/proc stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, proc in procs.items():
+        total = 0.0
+        for pid in group_pids(proc):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
+        out[name] = total
+    return out
+
+
 def machine() -> dict:
     load = os.getloadavg()
     return {"cpus": os.cpu_count(), "load_avg_at_start": [round(x, 2) for x in load]}
@@ -196,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm", action="store_true", help="configure the OpenAI-compatible mock LLM")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--quick", action="store_true", help="a tiny run (smoke test): seconds 2, rates 20/10")
+    parser.add_argument("--only", choices=["peak", "chat"], default=None,
+                        help="one phase (peak: the three closed-loop cases; chat: SMS + WhatsApp end to end); "
+                             "prints its figures as JSON, writes no report")
+    parser.add_argument("--peak-with-workers", action="store_true",
+                        help="rq workers already running (draining) during the peak phase, as before round 3")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.peak_seconds, args.ussd_rate, args.sms_rate = 2.0, 1.0, 20.0, 10.0
@@ -203,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     result = run(args)
     result["wall_s"] = round(time.monotonic() - started, 1)
+    result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    if args.only:
+        print(json.dumps({key: result.get(key) for key in ("machine", "peak", "chat", "wall_s")}, indent=1))
+        return 0
     md, png = write_report(result, Path(args.out))
     print(md.read_text())
     print(f"report: {md}\nchart: {png}")

@@ -37,17 +37,20 @@ async def _answer(send, status: int, payload: dict) -> None:
     await send({"type": "http.response.body", "body": raw})
 
 
-def _record(provider: str, to: str, text: str) -> None:
-    _records.append({"provider": provider, "to": to, "text": text, "t": time.time()})
+def _record(provider: str, to: str, text: str, message_id: str) -> None:
+    """`id` is the provider message id we answer with: the sender stores it on its outbound row,
+    so a benchmark can tie this record to the inbound message the row replies to."""
+    _records.append({"provider": provider, "to": to, "text": text, "t": time.time(), "id": message_id})
 
 
 def _africastalking(body: bytes) -> dict:
     form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
     recipients = []
     for to in form.get("to", "").split(","):
-        _record("africastalking", to.strip(), form.get("message", ""))
+        message_id = f"ATXid_{next(_ids)}"
+        _record("africastalking", to.strip(), form.get("message", ""), message_id)
         recipients.append({"statusCode": 101, "number": to.strip(), "status": "Success", "cost": "KES 0.8000",
-                           "messageId": f"ATXid_{next(_ids)}"})
+                           "messageId": message_id})
     return {"SMSMessageData": {"Message": f"Sent to {len(recipients)}/{len(recipients)}", "Recipients": recipients}}
 
 
@@ -55,16 +58,18 @@ def _meta(body: bytes) -> dict:
     data = json.loads(body or b"{}")
     text = (data.get("text") or {}).get("body") or json.dumps(data.get("interactive") or {})
     to = str(data.get("to", ""))
-    _record("meta", "+" + to.lstrip("+"), text)
+    message_id = f"wamid.bench{next(_ids)}"
+    _record("meta", "+" + to.lstrip("+"), text, message_id)
     return {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
-            "messages": [{"id": f"wamid.bench{next(_ids)}"}]}
+            "messages": [{"id": message_id}]}
 
 
 def _twilio(body: bytes) -> dict:
     form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
     to = form.get("To", "").removeprefix("whatsapp:")
-    _record("twilio", to, form.get("Body", ""))
-    return {"sid": f"SM{next(_ids):032d}", "status": "queued", "to": form.get("To"), "body": form.get("Body")}
+    sid = f"SM{next(_ids):032d}"
+    _record("twilio", to, form.get("Body", ""), sid)
+    return {"sid": sid, "status": "queued", "to": form.get("To"), "body": form.get("Body")}
 
 
 def _llm(body: bytes) -> dict:

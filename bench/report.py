@@ -71,10 +71,20 @@ def markdown(result: dict) -> str:
         r = result[key]
         lines.append(_row([r["case"], r["offered_per_s"], r["completed_per_s"], r["server_ms"]["p50"],
                            r["server_ms"]["p95"], r["server_ms"]["p99"], r["client_ms"]["p99"], r["errors"] or ""]))
-    lines += ["", "## End to end: inbound webhook sent -> reply handed to the provider (ms)", "",
-              _row(["channel", "replies", "missing", "p50", "p95", "p99"]), _row(["---"] * 6)]
+    lines += ["", "## End to end: inbound webhook sent -> its own reply handed to the provider (ms)", "",
+              "Matched through the outbound row's `reply_to_id`; an inbound with no reply of its own is counted "
+              "under \"no reply\" (by reason), not charged the next message's reply. \"by phone\" is the older "
+              "measure (the first send to the same phone after the webhook), for comparison.", "",
+              _row(["channel", "replies", "no reply", "missing", "p50", "p95", "p99", "by phone p50 / p95 / p99"]),
+              _row(["---"] * 8)]
     for channel, e in result["chat"]["end_to_end_ms"].items():
-        lines.append(_row([channel, e["replies"], e["missing"], e["p50"], e["p95"], e["p99"]]))
+        phone = e.get("by_phone") or {}
+        lines.append(_row([channel, e["replies"], e.get("no_reply", 0), e["missing"], e["p50"], e["p95"], e["p99"],
+                           f"{phone.get('p50')} / {phone.get('p95')} / {phone.get('p99')}"]))
+    reasons = {f"{ch}: {why}": n for ch, e in result["chat"]["end_to_end_ms"].items()
+               for why, n in (e.get("no_reply_by_reason") or {}).items()}
+    if reasons:
+        lines += ["", "No reply of their own: " + "; ".join(f"{why} ({n})" for why, n in sorted(reasons.items())) + "."]
     les = result["lessons"]
     lines += ["", "## SMS per finished Teach lesson", "",
               _row(["lessons finished", "SMS", "segments", "lower bound (chars/153)", "per-message bound",
