@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -184,7 +184,97 @@ def console_deliver(session: Session, inbound: Message, reply: Reply) -> list[in
 
 def accept_message(runtime: Runtime, inbound: Inbound) -> Stored:
     """SMS/WhatsApp: commit the row, then queue its handling."""
-    return accept_messages(runtime, [inbound])[0]
+    if runtime.engine.dialect.name != "postgresql" or inbound.channel not in _LAST_INBOUND:
+        return accept_messages(runtime, [inbound])[0]
+    stored = _store_one(runtime, inbound)
+    _queue_handling(runtime, [stored])
+    return stored
+
+
+# One statement, one round trip, committed by itself (autocommit: no BEGIN, no COMMIT): the
+# duplicate check, the contact upsert (its channel and last-inbound time, written only when
+# they change: at most once a minute per channel) and the message insert. A repeated
+# provider id touches nothing and returns the stored row. `{last}` is a fixed column name.
+_STORE_ONE_SQL = """
+WITH dup AS (
+    SELECT id, contact_id, status FROM messages
+    WHERE provider = :provider AND provider_message_id = :provider_message_id
+), upserted AS (
+    INSERT INTO contacts (phone, country, channels_seen, opted_out, {last}, created_at)
+    SELECT :phone, :country, jsonb_build_array(CAST(:channel AS text)), false, :now, :now
+    WHERE NOT EXISTS (SELECT 1 FROM dup)
+    ON CONFLICT (phone) DO UPDATE SET
+        channels_seen = CASE WHEN contacts.channels_seen @> jsonb_build_array(CAST(:channel AS text))
+                             THEN contacts.channels_seen
+                             ELSE contacts.channels_seen || jsonb_build_array(CAST(:channel AS text)) END,
+        {last} = CASE WHEN contacts.{last} IS NULL OR contacts.{last} <= :stale THEN :now
+                      ELSE contacts.{last} END
+    WHERE NOT contacts.channels_seen @> jsonb_build_array(CAST(:channel AS text))
+       OR contacts.{last} IS NULL OR contacts.{last} <= :stale
+    RETURNING id, active_student_id
+), contact AS (
+    SELECT id, active_student_id FROM upserted
+    UNION ALL
+    SELECT id, active_student_id FROM contacts
+    WHERE phone = :phone AND NOT EXISTS (SELECT 1 FROM upserted) AND NOT EXISTS (SELECT 1 FROM dup)
+), inserted AS (
+    INSERT INTO messages (direction, channel, provider, provider_message_id, contact_id, student_id, phone,
+                          service_number, text, segments, status, attempts, ussd_session_id, payload, cost_tokens,
+                          created_at, updated_at)
+    SELECT 'in', :channel, :provider, :provider_message_id, contact.id, contact.active_student_id, :phone,
+           :service_number, :text, 0, 'received', 0, :ussd_session_id, :payload, 0, :created_at, :created_at
+    FROM contact
+    ON CONFLICT (provider, provider_message_id) DO NOTHING
+    RETURNING id, contact_id
+)
+SELECT id, contact_id, false AS duplicate, 'received' AS status FROM inserted
+UNION ALL
+SELECT id, contact_id, true, status FROM dup
+"""
+_LAST_INBOUND = {"sms": "last_inbound_sms_at", "ussd": "last_inbound_ussd_at",
+                 "whatsapp": "last_inbound_whatsapp_at"}
+_STORE_ONE: dict[str, object] = {}
+
+
+def _store_one_statement(channel: str):
+    stmt = _STORE_ONE.get(channel)
+    if stmt is None:
+        when, payload = Message.__table__.c.created_at.type, Message.__table__.c.payload.type
+        stmt = text(_STORE_ONE_SQL.format(last=_LAST_INBOUND[channel])).bindparams(
+            bindparam("now", type_=when), bindparam("stale", type_=when), bindparam("created_at", type_=when),
+            bindparam("payload", type_=payload))
+        _STORE_ONE[channel] = stmt
+    return stmt
+
+
+def _store_one(runtime: Runtime, inbound: Inbound) -> Stored:
+    """PostgreSQL: store one inbound message in one autocommitted statement (see _STORE_ONE_SQL).
+
+    The row is committed when this returns. An empty answer means a concurrent transaction
+    won a race the statement's snapshot could not see (the same phone's first message, or
+    the same provider id): the second attempt, with a fresh snapshot, sees its row.
+    """
+    now = clock.now()
+    payload = dict(inbound.raw or {})
+    if inbound.button_id:
+        payload["_button_id"] = inbound.button_id
+    params = dict(
+        provider=inbound.provider, provider_message_id=inbound.provider_message_id, phone=inbound.sender,
+        country=country_of(inbound.sender), channel=inbound.channel, now=now, stale=now - LAST_INBOUND_PRECISION,
+        service_number=inbound.recipient, text=inbound.text, ussd_session_id=inbound.ussd_session_id,
+        payload=payload or None, created_at=inbound.received_at,
+    )
+    stmt = _store_one_statement(inbound.channel)
+    with runtime.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        for _attempt in range(3):
+            row = conn.execute(stmt, params).first()
+            if row is not None:
+                break
+        else:  # pragma: no cover - three lost races in a row
+            raise RuntimeError(f"inbound {inbound.provider_message_id!r}: could not be stored")
+    count_inbound(inbound.channel, inbound.provider, "duplicate" if row.duplicate else "stored")
+    return Stored(row.id, row.contact_id or 0, row.duplicate, row.status)
 
 
 def accept_messages(runtime: Runtime, inbounds: list[Inbound], on_session=None) -> list[Stored]:
@@ -198,11 +288,15 @@ def accept_messages(runtime: Runtime, inbounds: list[Inbound], on_session=None) 
         stored = [store_inbound(session, inbound) for inbound in inbounds]
         if on_session is not None:
             on_session(session)
+    _queue_handling(runtime, stored)
+    return stored
+
+
+def _queue_handling(runtime: Runtime, stored: list[Stored]) -> None:
     for item in stored:
         if item.status == MessageStatus.RECEIVED.value:
             queue_or_leave(lambda item=item: runtime.queue.enqueue(
                 "gateway.jobs.process_contact", item.contact_id, job_id=f"process-{item.message_id}"))
-    return stored
 
 
 def queue_or_leave(enqueue) -> None:

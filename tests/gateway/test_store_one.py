@@ -1,0 +1,168 @@
+"""The SMS/WhatsApp webhook's store on PostgreSQL: one autocommitted statement per message.
+
+`accept_message` stores the contact and the message in one statement (see
+gateway.pipeline._STORE_ONE_SQL): these tests hold it to what the session path promised,
+against real PostgreSQL: the row is committed when it returns, a repeated provider id
+changes nothing, the contact is written only when its channel or minute changes, and
+concurrent first messages of one phone or one provider id end as one contact / one row.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import event, func, select, text
+
+from core import clock
+from core.messages import Inbound
+from core.models import Contact, Direction, Message, Student
+from gateway.pipeline import accept_message
+from tests.conftest import make_runtime
+
+T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def pg_rt(pg_url, tmp_path):
+    runtime = make_runtime(pg_url, tmp_path=tmp_path)
+    runtime.queue = _Jobs()  # the jobs this store queues, without running them
+    yield runtime
+    clock.freeze(None)
+    runtime.close()
+
+
+class _Jobs:
+    is_async = True
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def enqueue(self, func, *args, job_id=None, **_):
+        self.ids.append(job_id)
+        return job_id
+
+
+def sms(pid: str, phone: str = "+254711000901", body: str = "Hi", channel: str = "sms") -> Inbound:
+    return Inbound(channel=channel, provider="africastalking" if channel == "sms" else "meta",
+                   provider_message_id=pid, sender=phone, recipient="40404", text=body, received_at=clock.now(),
+                   raw={"id": pid, "text": body})
+
+
+def contact_row(rt, phone="+254711000901"):
+    with rt.engine.connect() as conn:
+        return conn.execute(text("SELECT xmin::text AS version, channels_seen, last_inbound_sms_at, "
+                                 "last_inbound_whatsapp_at, country FROM contacts WHERE phone = :p"), {"p": phone}).one()
+
+
+def statements(rt):
+    seen: list[str] = []
+
+    def on_sql(_conn, _cursor, statement, *_):
+        seen.append(statement)
+
+    event.listen(rt.engine, "before_cursor_execute", on_sql)
+    return seen, lambda: event.remove(rt.engine, "before_cursor_execute", on_sql)
+
+
+def test_a_first_message_is_committed_with_its_new_contact_in_one_statement(pg_rt):
+    clock.freeze(T0)
+    seen, stop = statements(pg_rt)
+    stored = accept_message(pg_rt, sms("m1"))
+    stop()
+    assert len(seen) == 1 and not stored.duplicate and stored.status == "received"
+    c = contact_row(pg_rt)
+    assert (c.channels_seen, c.country, c.last_inbound_sms_at) == (["sms"], "KE", T0.replace(tzinfo=None))
+    with pg_rt.session() as s:  # a new session: the row was committed by the statement itself
+        row = s.get(Message, stored.message_id)
+        assert (row.direction, row.status, row.contact_id, row.text, row.payload) == (
+            Direction.IN.value, "received", stored.contact_id, "Hi", {"id": "m1", "text": "Hi"})
+    assert pg_rt.queue.ids == [f"process-{stored.message_id}"]
+
+
+def test_a_returning_contact_is_written_once_a_minute_per_channel(pg_rt):
+    clock.freeze(T0)
+    first = accept_message(pg_rt, sms("m1"))
+    version = contact_row(pg_rt).version
+    clock.freeze(T0 + timedelta(seconds=40))
+    again = accept_message(pg_rt, sms("m2"))
+    assert again.contact_id == first.contact_id and contact_row(pg_rt).version == version  # untouched
+    clock.freeze(T0 + timedelta(seconds=61))
+    accept_message(pg_rt, sms("m3"))
+    c = contact_row(pg_rt)
+    assert c.version != version and c.last_inbound_sms_at == (T0 + timedelta(seconds=61)).replace(tzinfo=None)
+    accept_message(pg_rt, sms("w1", channel="whatsapp"))
+    c = contact_row(pg_rt)
+    assert c.channels_seen == ["sms", "whatsapp"] and c.last_inbound_whatsapp_at is not None
+    with pg_rt.session() as s:
+        assert s.scalar(select(func.count()).select_from(Contact)) == 1
+        assert s.scalar(select(func.count()).select_from(Message)) == 4
+
+
+def test_the_active_learner_is_recorded_on_the_row(pg_rt):
+    first = accept_message(pg_rt, sms("m1"))
+    with pg_rt.session() as s:
+        student = Student(contact_id=first.contact_id, name="Amina")
+        s.add(student)
+        s.flush()
+        s.get(Contact, first.contact_id).active_student_id = student.id
+        student_id = student.id
+    second = accept_message(pg_rt, sms("m2"))
+    with pg_rt.session() as s:
+        assert s.get(Message, second.message_id).student_id == student_id
+        assert s.get(Message, first.message_id).student_id is None
+
+
+def test_a_repeated_provider_id_changes_nothing_and_queues_nothing(pg_rt):
+    clock.freeze(T0)
+    first = accept_message(pg_rt, sms("m1"))
+    with pg_rt.session() as s:
+        s.get(Message, first.message_id).status = "handled"
+    version = contact_row(pg_rt).version
+    clock.freeze(T0 + timedelta(minutes=5))  # the contact would be written for a new message
+    again = accept_message(pg_rt, sms("m1", body="changed"))
+    assert (again.message_id, again.contact_id, again.duplicate, again.status) == (
+        first.message_id, first.contact_id, True, "handled")
+    assert contact_row(pg_rt).version == version
+    with pg_rt.session() as s:
+        assert [m.text for m in s.scalars(select(Message))] == ["Hi"]
+    assert pg_rt.queue.ids == [f"process-{first.message_id}"]
+
+
+def _together(n: int, work) -> list:
+    start, results, errors = threading.Barrier(n), [None] * n, []
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    return results
+
+
+def test_concurrent_first_messages_of_one_phone_make_one_contact(pg_rt):
+    stored = _together(8, lambda i: accept_message(pg_rt, sms(f"m{i}", phone="+254711000977")))
+    assert len({s.contact_id for s in stored}) == 1 and not any(s.duplicate for s in stored)
+    with pg_rt.session() as s:
+        assert s.scalar(select(func.count()).select_from(Contact)) == 1
+        assert s.scalar(select(func.count()).select_from(Message).where(
+            Message.contact_id == stored[0].contact_id)) == 8
+
+
+def test_concurrent_deliveries_of_one_message_store_it_once(pg_rt):
+    stored = _together(8, lambda i: accept_message(pg_rt, sms("same", phone="+254711000988")))
+    assert len({s.message_id for s in stored}) == 1
+    assert sum(not s.duplicate for s in stored) == 1
+    with pg_rt.session() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 1
+    # a delivery that finds the row still received queues it again: the job id keeps it one job
+    assert set(pg_rt.queue.ids) == {f"process-{stored[0].message_id}"}
