@@ -1,16 +1,26 @@
-"""SMS cost of a finished lesson: students take a whole Teach lesson over Africa's Talking SMS.
+"""SMS cost of a finished lesson: students take a whole Teach lesson over SMS.
 
 Each student (alternately English and Kiswahili) onboards, picks the first subject, topic
 and Teach, then answers until the lesson ends. The student reads the conversation state to
 answer right (a good student), and waits for each message to be handled before the next.
 The lesson's SMS are the outbound rows from choosing Teach to the end: their segments
-against the lower bound (characters / 153), and how many went out as UCS-2.
+against the lower bound (characters / 153), how many went out as UCS-2, and how many
+messages the student had to send (choosing Teach included).
+
+`bench.flow` (phase 4) runs `run_lessons` over Africa's Talking against a real stack;
+`python -m bench.lessons` runs the same lessons in-process through the console channel
+rendered as SMS (SQLite, no Redis), for a quick before/after of the lesson design.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import tempfile
 import time
+import uuid
+from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -22,6 +32,7 @@ from rag.schema import TEACH_STEPS
 ONBOARD = {"en": ["Hi", "1", "Amina", "SKIP", "1"], "sw": ["Habari", "2", "Baraka", "SKIP", "1"]}
 TO_TEACH = ["1", "1", "1"]  # subject, topic, Teach
 MAX_MESSAGES = 60
+KEYS = ("inbound", "sms", "segments", "chars", "lower_bound", "per_message_bound", "ucs2")
 
 
 def _wait_handled(db, phone: str, timeout: float = 30.0) -> None:
@@ -38,11 +49,15 @@ def _wait_handled(db, phone: str, timeout: float = 30.0) -> None:
     raise TimeoutError(f"bench.lessons: {phone}'s message was not handled and sent within {timeout:.0f} s")
 
 
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def _state(db, phone: str) -> dict | None:
     with db.connect() as c:
         row = c.execute(text("SELECT cs.state, cs.data FROM conversation_states cs JOIN contacts ct "
                              "ON ct.active_student_id = cs.student_id WHERE ct.phone = :p"), {"p": phone}).first()
-    return {"state": row[0], "data": row[1]} if row else None
+    return {"state": row[0], "data": _json(row[1])} if row else None
 
 
 def _answer(db, st: dict) -> str:
@@ -55,10 +70,28 @@ def _answer(db, st: dict) -> str:
     if step not in ("practice", "quiz"):
         return "1"
     with db.connect() as c:
-        content = c.execute(text("SELECT content FROM curriculum_packs WHERE pack = :p"), {"p": slot["pack"]}).scalar()
+        content = _json(c.execute(text("SELECT content FROM curriculum_packs WHERE pack = :p"),
+                                  {"p": slot["pack"]}).scalar())
     topic = next(t for t in content["topics"] if t["id"] == slot["topic"])
     questions = topic["teach"]["practice" if step == "practice" else "quiz"]
     return str(questions[int(d.get("q", 0))]["answer"])
+
+
+def _completed(db, phone: str) -> bool:
+    with db.connect() as c:
+        return bool(c.execute(text("SELECT count(*) FROM lesson_progress lp JOIN contacts ct ON "
+                                   "ct.active_student_id = lp.student_id WHERE ct.phone = :p "
+                                   "AND lp.completed_at IS NOT NULL"), {"p": phone}).scalar())
+
+
+def tally(lang: str, texts: list[str], inbound: int, completed: bool) -> dict:
+    """One lesson's figures from its outbound SMS texts."""
+    chars = sum(len(t) for t in texts)
+    return {"lang": lang, "completed": completed, "inbound": inbound, "sms": len(texts),
+            "segments": sum(count_segments(t) for t in texts), "chars": chars,
+            "lower_bound": math.ceil(chars / 153),
+            "per_message_bound": sum(1 if len(t) <= 160 else math.ceil(len(t) / 153) for t in texts),
+            "ucs2": sum(1 for t in texts if encoding_of(t) != "gsm7")}
 
 
 def one_lesson(client: httpx.Client, db, port: int, phone: str, lang: str, run: str) -> dict:
@@ -87,15 +120,21 @@ def one_lesson(client: httpx.Client, db, port: int, phone: str, lang: str, run: 
         texts = [r[0] for r in c.execute(text("SELECT text FROM messages WHERE phone = :p AND direction = 'out' "
                                               "AND channel = 'sms' AND id > :s ORDER BY id"),
                                          {"p": phone, "s": start_id})]
-        done = c.execute(text("SELECT count(*) FROM lesson_progress lp JOIN contacts ct ON "
-                              "ct.active_student_id = lp.student_id WHERE ct.phone = :p AND lp.completed_at IS NOT NULL"),
-                         {"p": phone}).scalar()
-    chars = sum(len(t) for t in texts)
-    return {"lang": lang, "completed": bool(done), "inbound": sent, "sms": len(texts),
-            "segments": sum(count_segments(t) for t in texts), "chars": chars,
-            "lower_bound": math.ceil(chars / 153),
-            "per_message_bound": sum(1 if len(t) <= 160 else math.ceil(len(t) / 153) for t in texts),
-            "ucs2": sum(1 for t in texts if encoding_of(t) != "gsm7")}
+    return tally(lang, texts, sent, _completed(db, phone))
+
+
+def summarise(lessons: list[dict], students: int) -> dict:
+    done = [x for x in lessons if x["completed"]]
+    total = {k: sum(x[k] for x in done) for k in KEYS}
+    n = max(1, len(done))
+    return {"students": students, "completed": len(done), "lessons": lessons,
+            "replies_per_lesson": round(total["inbound"] / n, 2),
+            "segments_per_lesson": round(total["segments"] / n, 2),
+            "lower_bound_per_lesson": round(total["chars"] / 153 / n, 2),
+            "per_message_bound_per_lesson": round(total["per_message_bound"] / n, 2),
+            "sms_per_lesson": round(total["sms"] / n, 2),
+            "ucs2_share": round(total["ucs2"] / total["sms"], 4) if total["sms"] else None,
+            "chars_per_lesson": round(total["chars"] / n, 1)}
 
 
 def run_lessons(port: int, db_url: str, students: int, run: str) -> dict:
@@ -108,14 +147,95 @@ def run_lessons(port: int, db_url: str, students: int, run: str) -> dict:
                 lessons.append(one_lesson(client, db, port, f"+2547555{n:05d}", lang, run))
     finally:
         db.dispose()
-    done = [x for x in lessons if x["completed"]]
-    total = {k: sum(x[k] for x in done) for k in ("sms", "segments", "chars", "lower_bound", "per_message_bound",
-                                                   "ucs2")}
-    n = max(1, len(done))
-    return {"students": students, "completed": len(done), "lessons": lessons,
-            "segments_per_lesson": round(total["segments"] / n, 2),
-            "lower_bound_per_lesson": round(total["chars"] / 153 / n, 2),
-            "per_message_bound_per_lesson": round(total["per_message_bound"] / n, 2),
-            "sms_per_lesson": round(total["sms"] / n, 2),
-            "ucs2_share": round(total["ucs2"] / total["sms"], 4) if total["sms"] else None,
-            "chars_per_lesson": round(total["chars"] / n, 1)}
+    return summarise(lessons, students)
+
+
+# -- in-process -------------------------------------------------------------------------------
+def _local_lesson(rt, phone: str, lang: str, topic: int) -> tuple[dict, list[str]]:
+    from core import clock
+    from core.messages import Inbound
+    from gateway.pipeline import handle_console
+
+    def send(body: str) -> list[str]:
+        inbound = Inbound(channel="sms", provider="console", provider_message_id=f"bench-{uuid.uuid4().hex}",
+                          sender=phone, recipient="console", text=body, received_at=clock.now())
+        return handle_console(rt, inbound)
+
+    for body in ONBOARD[lang] + ["1", str(topic)]:
+        send(body)
+    transcript = [f"> {TO_TEACH[-1]}", *send(TO_TEACH[-1])]
+    texts, sent = list(transcript[1:]), 1
+    while sent < MAX_MESSAGES:
+        st = _state(rt.engine, phone)
+        if st is None or st["state"] != "lesson":
+            break
+        body = _answer(rt.engine, st)
+        replies = send(body)
+        texts += replies
+        transcript += [f"> {body}", *replies]
+        sent += 1
+    return tally(lang, texts, sent, _completed(rt.engine, phone)), transcript
+
+
+def run_local(students: int, topics: list[int], pack_path: Path, max_segments: int | None = None) -> dict:
+    """Lessons in-process over the console channel rendered as SMS (SQLite, inline jobs)."""
+    import yaml
+
+    from core.migrate import upgrade
+    from core.runtime import build_runtime, set_runtime
+    from core.settings import Settings
+    from rag.schema import Pack
+    from rag.store import save_pack
+
+    tmp = Path(tempfile.mkdtemp(prefix="somo-lessons-"))
+    url = f"sqlite:///{tmp / 'lessons.db'}"
+    upgrade(url)
+    extra = {"sms_max_segments": max_segments} if max_segments else {}
+    rt = build_runtime(Settings(_env_file=None, database_url=url, redis_url="", somo_data_dir=str(tmp),
+                                rate_limit_per_minute=0, **extra))
+    previous = set_runtime(rt)
+    lessons, transcripts = [], []
+    try:
+        with rt.session() as s:
+            save_pack(s, Pack.model_validate(yaml.safe_load(pack_path.read_text(encoding="utf-8"))))
+        for n in range(students):
+            for topic in topics:
+                lang = ("en", "sw")[n % 2]
+                result, transcript = _local_lesson(rt, f"+2547556{n:03d}{topic:02d}", lang, topic)
+                lessons.append({**result, "topic": topic})
+                transcripts.append(transcript)
+    finally:
+        set_runtime(previous)
+        rt.close()
+    out = summarise(lessons, students * len(topics))
+    out["transcripts"] = transcripts
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.lessons", description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=2, help="students per topic, en/sw alternately")
+    parser.add_argument("--topics", default="1", help="topic numbers of the pack's menu, e.g. 1,2,3,4")
+    parser.add_argument("--pack", default=str(Path(__file__).resolve().parents[1] / "rag/samples/ke-cbc-g6-math.yaml"))
+    parser.add_argument("--max-segments", type=int, default=None, help="SMS parts per reply (default: Settings)")
+    parser.add_argument("--show", action="store_true", help="print every lesson's transcript")
+    args = parser.parse_args(argv)
+    res = run_local(args.students, [int(t) for t in args.topics.split(",")], Path(args.pack), args.max_segments)
+    if args.show:
+        for transcript in res["transcripts"]:
+            print("\n".join(transcript), end="\n\n")
+    print("| lesson | lang | replies sent | SMS | segments | chars/153 | per-message bound | UCS-2 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for x in res["lessons"]:
+        print(f"| topic {x['topic']} | {x['lang']} | {x['inbound']} | {x['sms']} | {x['segments']} | "
+              f"{x['chars'] / 153:.2f} | {x['per_message_bound']} | {x['ucs2']} |")
+    bound = res["lower_bound_per_lesson"]
+    print(f"\nper lesson ({res['completed']}/{res['students']} finished): replies {res['replies_per_lesson']}, "
+          f"SMS {res['sms_per_lesson']}, segments {res['segments_per_lesson']}, chars/153 {bound} "
+          f"(segments {100 * (res['segments_per_lesson'] / bound - 1) if bound else 0:+.1f}% of it), "
+          f"per-message bound {res['per_message_bound_per_lesson']}, UCS-2 share {res['ucs2_share']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,22 +4,74 @@ benchmarks call, so the console shows exactly what a phone would."""
 from __future__ import annotations
 
 from channels.base import Rendered
-from channels.sms import fold_gsm, segment_info, split_sms
+from channels.sms import SmsSplit, fold_gsm, is_gsm, segment_info, split_sms
 from channels.ussd import render_ussd
 from channels.whatsapp import META_TEXT_LIMIT, TWILIO_TEXT_LIMIT, more_hint, render_whatsapp
 from core.messages import Reply
 
 DEFAULT_MAX_SEGMENTS = 3
 
+# Reply.meta key for SMS "room already paid for": optional lines, most useful first, that go
+# into the reply only when they fit in the parts it already takes (never an extra part). Each
+# entry is a line (placed at the end of Reply.text, before the options) or [line, anchor, side]:
+# placed "after" or "before" the first occurrence of `anchor` in Reply.text.
+FILL = "sms_fill"
+
 
 def render_sms(reply: Reply, *, max_segments: int = DEFAULT_MAX_SEGMENTS, lang: str = "en") -> Rendered:
     """GSM-7-folded text split into single-segment parts; beyond `max_segments`, MORE."""
-    text = fold_gsm(reply.full_text())
-    split = split_sms(text, max_parts=max(1, max_segments), more_hint=fold_gsm(more_hint(lang)))
+    hint = fold_gsm(more_hint(lang))
+    cap = max(1, max_segments)
+    split = split_sms(fold_gsm(reply.full_text()), max_parts=cap, more_hint=hint)
+    if split.rest is None and reply.meta.get(FILL):
+        split = _fill(reply, split, cap, hint)
     encodings = set(split.encodings)
     encoding = "ucs2" if "ucs2" in encodings else "gsm7"
     segments = sum(segment_info(p)[0] for p in split.parts)
     return Rendered(messages=split.parts, rest=split.rest, segments=segments, encoding=encoding)
+
+
+def _fill(reply: Reply, split: SmsSplit, cap: int, hint: str) -> SmsSplit:
+    """Add each optional line (in priority order) that keeps the reply to the parts it already
+    costs, all GSM-7 and nothing left for MORE. Lines are whole: the split never cuts a word.
+    A line whose anchor is not in the text (the text was rebuilt) is left out."""
+    gsm = all(e == "gsm7" for e in split.encodings)
+    kept: list[tuple[int, str]] = []
+    best = split
+    for entry in reply.meta[FILL]:
+        line, anchor, side = (entry, "", "after") if isinstance(entry, str) else (list(entry) + ["", "after"])[:3]
+        line = fold_gsm(str(line or "")).strip()
+        at = _position(reply.text, str(anchor or ""), side)
+        if not line or at is None or (gsm and not is_gsm(line)) or line in reply.text or line in (k for _, k in kept):
+            continue
+        text = _insert(reply.text, [*kept, (at, line)])
+        full = Reply(text=text, options=reply.options, footer=reply.footer).full_text()
+        candidate = split_sms(fold_gsm(full), max_parts=cap, more_hint=hint)
+        if candidate.rest is None and len(candidate.parts) <= len(split.parts) and (
+                not gsm or all(e == "gsm7" for e in candidate.encodings)):
+            kept.append((at, line))
+            best = candidate
+    return best
+
+
+def _position(text: str, anchor: str, side: str) -> int | None:
+    if not anchor:
+        return len(text.rstrip())
+    i = text.find(anchor)
+    if i < 0:
+        return None
+    return i if side == "before" else i + len(anchor)
+
+
+def _insert(text: str, lines: list[tuple[int, str]]) -> str:
+    """`text` with each line on its own line at its position (same position: in the given order)."""
+    out, last = [], 0
+    for at in sorted({at for at, _ in lines}):
+        out.append(text[last:at].strip("\n"))
+        out.extend(line for pos, line in lines if pos == at)
+        last = at
+    out.append(text[last:].strip("\n"))
+    return "\n".join(p for p in out if p)
 
 
 def render_for(

@@ -4,12 +4,19 @@ The student cannot skip: NEXT (or option 1) moves on only from a finished step; 
 practice and quiz steps every question must be answered first. Where the student is lives
 in `ctx.data` (the conversation state), so a dropped session resumes on the same step, and
 in a LessonProgress row, which teachers and the admin read.
+
+Over SMS (each reply a paid message, each turn one more for the student) the lesson flows:
+the reading steps go out together with the first question in one reply, as many whole
+steps as fit in the reply's parts, and an answer's feedback comes with the next question
+(or the recap) instead of a "1. Next" turn. The order stays the same and `ctx.data` and the
+progress row end on the step shown last, exactly as if the student had pressed NEXT through
+them. USSD screens and WhatsApp stay step by step.
 """
 
 from __future__ import annotations
 
 from core.messages import Reply
-from modes import mastery
+from modes import mastery, sms_flow
 from modes.base import ModeContext, ModeResult
 from modes.common import (
     check_answer,
@@ -31,6 +38,7 @@ from rag.schema import TEACH_STEPS, TeachQuestion, Topic, question_key
 
 STEPS = len(TEACH_STEPS)
 QUESTION_STEPS = ("practice", "quiz")
+READING_STEPS = ("intro", "explanation", "example")
 PRACTICE_TRIES = 2  # a practice question may be tried twice; a quiz question once
 
 
@@ -41,9 +49,15 @@ class TeachMode:
         topic = topic_of(ctx)
         ctx.data.clear()
         ctx.data.update(step=0, q=0, answered=False, tries=0, hints=0, score=0, feedback="")
-        save_progress(ctx, topic.id, self.name, step=1, steps_total=STEPS, restart=True)
         touch_streak(ctx.student, ctx.now)
-        return self._show(ctx, topic)
+        if not sms_flow.flows(ctx):
+            save_progress(ctx, topic.id, self.name, step=1, steps_total=STEPS, restart=True)
+            return self._show(ctx, topic)
+        result = self._flow(ctx, topic)
+        self._save(ctx, topic, restart=True)
+        summary = ctx.pack.text(topic.summary, ctx.lang) if topic.summary else ""
+        sms_flow.fill(result.reply, [summary, *self._extras(ctx, topic, None)], after=title(ctx.pack, topic, ctx.lang))
+        return result
 
     def resume(self, ctx: ModeContext) -> ModeResult:
         topic = topic_of(ctx)
@@ -67,7 +81,8 @@ class TeachMode:
         return self._show(ctx, topic, note=_("Reply 1 or NEXT to go on."))
 
     # -- moving -----------------------------------------------------------------------------
-    def _advance(self, ctx: ModeContext, topic: Topic) -> ModeResult:
+    def _step_on(self, ctx: ModeContext, topic: Topic) -> None:
+        """One step (or question) further in `ctx.data`, nothing stored yet."""
         d = ctx.data
         step = TEACH_STEPS[d["step"]]
         if step in QUESTION_STEPS and d["q"] + 1 < len(self._questions(topic, step)):
@@ -76,11 +91,28 @@ class TeachMode:
             d["step"], d["q"] = d["step"] + 1, 0
         d.update(answered=False, tries=0, hints=0, feedback="")
         d.pop("shown_at", None)
-        done = TEACH_STEPS[d["step"]] == "recap"
-        value = mastery.topic_mastery(ctx.session, ctx.student.id, ctx.pack.pack, topic.skill_ids)
+
+    def _save(self, ctx: ModeContext, topic: Topic, *, restart: bool = False) -> float | None:
+        """The progress row on the step in `ctx.data`; the topic's mastery once past the first step."""
+        d = ctx.data
+        value = None
+        if not (restart and d["step"] == 0):
+            value = mastery.topic_mastery(ctx.session, ctx.student.id, ctx.pack.pack, topic.skill_ids)
         save_progress(ctx, topic.id, self.name, step=d["step"] + 1, steps_total=STEPS, mastery_value=value,
-                      completed=done)
-        return self._show(ctx, topic)
+                      completed=TEACH_STEPS[d["step"]] == "recap", restart=restart)
+        return value
+
+    def _advance(self, ctx: ModeContext, topic: Topic) -> ModeResult:
+        self._step_on(ctx, topic)
+        if not sms_flow.flows(ctx):
+            self._save(ctx, topic)
+            return self._show(ctx, topic)
+        first = ctx.data["step"]
+        result = self._flow(ctx, topic)
+        self._save(ctx, topic)
+        if not result.done:
+            sms_flow.fill(result.reply, self._extras(ctx, topic, None), before=self._header(ctx, topic, first))
+        return result
 
     def _answer(self, ctx: ModeContext, topic: Topic, text: str) -> ModeResult:
         d = ctx.data
@@ -110,29 +142,98 @@ class TeachMode:
         record_attempt(ctx, topic=topic, q=q, key=question_key(topic.id, step, d["q"]), mode=self.name, given=text,
                        result=result, first=first, hints=d["hints"], shown_at=from_iso(d.get("shown_at")),
                        feedback_text=fb)
+        if not retry and sms_flow.flows(ctx):
+            moved = self._feedback_and_next(ctx, topic, q, fb)
+            if moved is not None:
+                return moved
         save_progress(ctx, topic.id, self.name, step=d["step"] + 1, steps_total=STEPS)
         if retry:
             return self._show(ctx, topic, note=fb)
         d["feedback"] = fb
         return self._show(ctx, topic)
 
+    def _feedback_and_next(self, ctx: ModeContext, topic: Topic, q: TeachQuestion, fb: str) -> ModeResult | None:
+        """Over SMS: the answer's feedback and the next question (or the recap that ends the
+        lesson) in one reply, as a NEXT after the feedback would show them. None when that
+        would not fit in one reply: then the feedback goes out alone with "1. Next"."""
+        d = ctx.data
+        before = dict(d)
+        self._step_on(ctx, topic)
+        result = self._show(ctx, topic, note=fb)
+        if not sms_flow.fits(ctx, result.reply, reserve=sms_flow.MENU_RESERVE if result.done else 0):
+            d.clear()
+            d.update(before)  # also forgets the motivation line the recap took
+            return None
+        value = self._save(ctx, topic)
+        why = "" if q.explanation else ctx.pack.text(q.hint, ctx.lang)
+        sms_flow.fill(result.reply, [why], after=fb)
+        if result.done:
+            sms_flow.fill(result.reply, self._extras(ctx, topic, None, done=True),
+                          after=result.reply.text.rsplit("\n", 1)[-1])
+        else:
+            sms_flow.fill(result.reply, self._extras(ctx, topic, value), after=fb)
+        return result
+
+    def _extras(self, ctx: ModeContext, topic: Topic, value: float | None, *, done: bool = False) -> list[str]:
+        """Optional lines for the room left in a reply's last SMS part, most useful first: the
+        next topic when a lesson ends, the topic's mastery after an answer (`value`; not before
+        the first answer, when it is only the prior), the streak, how to leave the lesson."""
+        _ = tr(ctx.lang)
+        lines = []
+        if done:
+            ids = [t.id for t in ctx.pack.topics]
+            after = ids.index(topic.id) + 1 if topic.id in ids else len(ids)
+            if after < len(ids):
+                lines.append(_("Next topic: {topic}").format(topic=title(ctx.pack, ctx.pack.topics[after], ctx.lang)))
+        if value is not None:
+            lines.append(_("{topic}: {percent}% mastered").format(
+                topic=title(ctx.pack, topic, ctx.lang), percent=int(round(value * 100))))
+        streak = ctx.student.streak_days or 0
+        if streak >= 2:
+            lines.append(_("{days}-day streak! Keep it up.").format(days=streak))
+        if not done:
+            lines.append(_("Reply MENU to stop."))
+        return lines
+
     # -- showing ----------------------------------------------------------------------------
     @staticmethod
     def _questions(topic: Topic, step: str) -> list[TeachQuestion]:
         return list(topic.teach.practice if step == "practice" else topic.teach.quiz)
 
-    def _header(self, ctx: ModeContext, topic: Topic) -> str:
+    def _header(self, ctx: ModeContext, topic: Topic, index: int | None = None) -> str:
         _ = tr(ctx.lang)
         d = ctx.data
-        step = TEACH_STEPS[d["step"]]
+        index = d["step"] if index is None else index
+        step = TEACH_STEPS[index]
         names = {"intro": _("Introduction"), "explanation": _("Explanation"), "example": _("Example"),
                  "practice": _("Practice"), "quiz": _("Quiz"), "recap": _("Recap")}
-        head = _("Step {n}/{total}").format(n=d["step"] + 1, total=STEPS) + f" {names[step]}"
+        head = _("Step {n}/{total}").format(n=index + 1, total=STEPS) + f" {names[step]}"
         if step in QUESTION_STEPS and len(self._questions(topic, step)) > 1:
             head += f" ({d['q'] + 1}/{len(self._questions(topic, step))})"
-        if d["step"] == 0:
+        if index == 0:
             head = f"{title(ctx.pack, topic, ctx.lang)}\n{head}"
         return head
+
+    def _reading(self, ctx: ModeContext, topic: Topic, index: int) -> str:
+        body = ctx.pack.text(getattr(topic.teach, TEACH_STEPS[index]), ctx.lang)
+        return "\n".join(p for p in (self._header(ctx, topic, index), body) if p)
+
+    def _flow(self, ctx: ModeContext, topic: Topic) -> ModeResult:
+        """Over SMS: the current step and then each following step up to the next question,
+        while the whole still fits in one reply. `ctx.data` ends on the last step shown."""
+        d = ctx.data
+        first = d["step"]
+        result = self._show(ctx, topic)
+        while TEACH_STEPS[d["step"]] in READING_STEPS:
+            d["step"] += 1
+            before = "\n".join(self._reading(ctx, topic, i) for i in range(first, d["step"]))
+            candidate = self._show(ctx, topic, note=before)
+            if not sms_flow.fits(ctx, candidate.reply):
+                d["step"] -= 1
+                d.pop("shown_at", None)
+                break
+            result = candidate
+        return result
 
     def _show(self, ctx: ModeContext, topic: Topic, note: str = "") -> ModeResult:
         d = ctx.data
@@ -152,7 +253,7 @@ class TeachMode:
         if step == "recap":
             score = _("Quiz: {score}/{total}.").format(score=d["score"], total=len(topic.teach.quiz))
             extra = [score, mastery_line(ctx, topic), motivation_line(ctx)]
-            text = "\n".join(p for p in (header, body, *extra) if p)
+            text = "\n".join(p for p in (note, header, body, *extra) if p)
             return ModeResult(reply=Reply(text=text), done=True, progress_label=label)
         text = "\n".join(p for p in (note, header, body) if p)
         return ModeResult(reply=Reply(text=text, options=[next_option(ctx.lang)]), progress_label=label)

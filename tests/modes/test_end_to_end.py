@@ -27,6 +27,7 @@ class Student_:
         self.client, self.channel, self.session = client, channel, f"e2e-{next(_ids)}"
         self.phone = client.phone
         self.screens: list[str] = []
+        self.parts: list[list[str]] = []  # each reply's messages (SMS parts)
 
     def send(self, text: str) -> str:
         """What the student sees after `text` (every page of a long USSD screen)."""
@@ -41,6 +42,7 @@ class Student_:
                                                          "message_id": f"m-{next(_ids)}"})
         assert r.status_code == 200, r.text
         screen = "\n".join(r.json()["replies"])
+        self.parts.append(r.json()["replies"])
         self.screens.append(screen)
         return screen
 
@@ -78,10 +80,32 @@ def _to_teach(st: Student_, lang: str) -> str:
     return st.send("1")  # learn step by step
 
 
-@pytest.mark.parametrize("channel", ["sms", "ussd", "whatsapp"])
+def _check_finished_lesson(rt, phone: str, lang: str) -> None:
+    with rt.session() as s:
+        contact = s.scalar(select(Contact).where(Contact.phone == phone))
+        student = s.get(Student, contact.active_student_id)
+        assert student.language == lang
+        p = s.scalar(select(LessonProgress).where(LessonProgress.student_id == student.id))
+        assert (p.pack, p.topic, p.mode, p.step, p.steps_total) == ("mini-math", "fractions-add", "teach", 6, 6)
+        assert p.completed_at is not None and p.time_spent_s >= 0
+        attempts = s.scalars(select(PracticeAttempt).order_by(PracticeAttempt.id)).all()
+        assert [(a.question_key, a.correct, a.first_attempt) for a in attempts] == [
+            ("fractions-add:practice:0", True, True), ("fractions-add:quiz:0", True, True)]
+        sm = s.scalar(select(SkillMastery).where(SkillMastery.student_id == student.id))
+        assert sm.attempts == 2 and sm.correct == 2 and p.mastery == pytest.approx(
+            (sm.p_known + 0.2) / 2, abs=1e-3)  # the topic's two skills: one practised, one at its prior
+        assert student.streak_days == 1
+
+
+def _progress_step(rt, phone: str) -> int:
+    with rt.session() as s:
+        contact = s.scalar(select(Contact).where(Contact.phone == phone))
+        return s.scalar(select(LessonProgress.step).where(LessonProgress.student_id == contact.active_student_id))
+
+
+@pytest.mark.parametrize("channel", ["ussd", "whatsapp"])
 @pytest.mark.parametrize("lang", ["en", "sw"])
-def test_complete_lesson(rt, client, channel, lang):
-    PHONE = client.phone  # noqa: N806
+def test_complete_lesson_step_by_step(rt, client, channel, lang):
     st = Student_(client, channel)
     step = {"en": "Step", "sw": "Hatua"}[lang]
     screen = _to_teach(st, lang)
@@ -99,20 +123,36 @@ def test_complete_lesson(rt, client, channel, lang):
     st.send("b")
     screen = st.send(NEXT[lang])
     assert f"{step} 6/6" in screen, st.seen()
-    with rt.session() as s:
-        contact = s.scalar(select(Contact).where(Contact.phone == PHONE))
-        student = s.get(Student, contact.active_student_id)
-        assert student.language == lang
-        p = s.scalar(select(LessonProgress).where(LessonProgress.student_id == student.id))
-        assert (p.pack, p.topic, p.mode, p.step, p.steps_total) == ("mini-math", "fractions-add", "teach", 6, 6)
-        assert p.completed_at is not None and p.time_spent_s >= 0
-        attempts = s.scalars(select(PracticeAttempt).order_by(PracticeAttempt.id)).all()
-        assert [(a.question_key, a.correct, a.first_attempt) for a in attempts] == [
-            ("fractions-add:practice:0", True, True), ("fractions-add:quiz:0", True, True)]
-        sm = s.scalar(select(SkillMastery).where(SkillMastery.student_id == student.id))
-        assert sm.attempts == 2 and sm.correct == 2 and p.mastery == pytest.approx(
-            (sm.p_known + 0.2) / 2, abs=1e-3)  # the topic's two skills: one practised, one at its prior
-        assert student.streak_days == 1
+    _check_finished_lesson(rt, client.phone, lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "sw"])
+def test_complete_lesson_over_sms_in_fewer_fuller_messages(rt, client, lang):
+    """Over SMS the reading steps come in one reply with the practice question, and each
+    answer's feedback with what follows: 3 messages from the student for the whole lesson
+    instead of 7, the order and the stored progress unchanged."""
+    st = Student_(client, "sms")
+    step = {"en": "Step", "sw": "Hatua"}[lang]
+    screen = " ".join(_to_teach(st, lang).split())  # a line may break across two SMS parts
+    assert all(f"{step} {n}/6" in screen for n in (1, 2, 3, 4)), st.seen()
+    heads = [screen.index(f"{step} {n}/6") for n in (1, 2, 3, 4)]
+    assert heads == sorted(heads) and "1/4 + 2/4" in screen[heads[-1]:], st.seen()  # strictly in order
+    assert 1 < len(st.parts[-1]) <= rt.settings.sms_max_segments and all(len(p) <= 160 for p in st.parts[-1])
+    assert _progress_step(rt, client.phone) == 4  # on the step shown, as after pressing NEXT three times
+    skip = st.send(NEXT[lang])  # a skip attempt: refused, still on the practice question
+    assert f"{step} 4/6" in skip and {"en": "Answer the question first", "sw": "Jibu swali kwanza"}[lang] in skip
+    assert _progress_step(rt, client.phone) == 4
+    screen = " ".join(st.send({"en": "three quarters", "sw": "robo tatu"}[lang]).split())
+    correct = {"en": "Correct!", "sw": "Sahihi!"}[lang]
+    assert correct in screen and f"{step} 5/6" in screen and screen.index(correct) < screen.index(f"{step} 5/6")
+    assert "1. 2/6 2. 3/4 3. 1/8" in screen and "Next" not in screen and "Endelea" not in screen
+    assert _progress_step(rt, client.phone) == 5
+    screen = " ".join(st.send("b").split())
+    assert correct in screen and f"{step} 6/6" in screen, st.seen()
+    assert {"en": "what do you want to learn?", "sw": "ungependa kujifunza nini?"}[lang] in screen  # the menu
+    assert all(len(p) <= rt.settings.sms_max_segments for p in st.parts)
+    assert len(st.parts) == 5 + 4  # onboarding and menus; then Teach, the refused skip and two answers
+    _check_finished_lesson(rt, client.phone, lang)
 
 
 def test_dropped_ussd_session_resumes_on_the_same_step(rt, client):

@@ -25,16 +25,16 @@ def _lesson(d):
 
 
 def test_one_motivation_line_at_the_end_of_a_lesson_then_a_streak(drive):
-    r = _lesson(drive("teach", now=datetime(2025, 3, 3, 8, tzinfo=UTC)))
+    r = _lesson(drive("teach", channel="whatsapp", now=datetime(2025, 3, 3, 8, tzinfo=UTC)))
     lines = r.reply.text.splitlines()
     motivation = [x for x in lines if "topics." in x or "streak" in x]
     assert motivation == ["You've mastered 0 of 2 topics."]
-    r = _lesson(drive("teach", topic_id="fractions-add", now=datetime(2025, 3, 4, 8, tzinfo=UTC)))
+    r = _lesson(drive("teach", channel="whatsapp", topic_id="fractions-add", now=datetime(2025, 3, 4, 8, tzinfo=UTC)))
     assert [x for x in r.reply.text.splitlines() if "streak" in x or "topics." in x] == ["2-day streak! Keep it up."]
 
 
 def test_motivation_in_kiswahili(drive):
-    d = drive("teach", lang="sw")
+    d = drive("teach", lang="sw", channel="whatsapp")  # step by step (SMS: tests/modes/test_teach_sms.py)
     d.start()
     for text in ["ENDELEA", "ENDELEA", "ENDELEA", "robo tatu", "ENDELEA", "b", "ENDELEA"]:
         r = d.say(text)
@@ -44,8 +44,8 @@ def test_motivation_in_kiswahili(drive):
 
 
 def test_streak_stored_on_the_student(rt, drive, student_id):
-    _lesson(drive("teach", now=datetime(2025, 3, 3, 8, tzinfo=UTC)))
-    _lesson(drive("teach", now=datetime(2025, 3, 4, 8, tzinfo=UTC)))
+    _lesson(drive("teach", channel="whatsapp", now=datetime(2025, 3, 3, 8, tzinfo=UTC)))
+    _lesson(drive("teach", channel="whatsapp", now=datetime(2025, 3, 4, 8, tzinfo=UTC)))
     with rt.session() as s:
         st = s.get(Student, student_id)
         assert (st.streak_days, st.streak_last_day) == (2, date(2025, 3, 4))

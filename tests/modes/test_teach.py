@@ -1,4 +1,7 @@
-"""Teach: strict order, no skipping, resume on the same step, stored progress."""
+"""Teach: strict order, no skipping, resume on the same step, stored progress.
+
+Step by step, as USSD and WhatsApp show it; over SMS the steps flow together into fewer,
+fuller messages (tests/modes/test_teach_sms.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +17,12 @@ def _progress(rt, student_id, mode="teach", topic="fractions-add"):
                                                      LessonProgress.topic == topic, LessonProgress.mode == mode))
 
 
-def test_full_lesson_in_order_and_progress_stored(rt, drive, student_id):
-    d = drive("teach")
+STEPWISE = pytest.mark.parametrize("channel", ["ussd", "whatsapp"])
+
+
+@STEPWISE
+def test_full_lesson_in_order_and_progress_stored(rt, drive, student_id, channel):
+    d = drive("teach", channel=channel)
     r = d.start()
     assert "Step 1/6" in r.reply.text and "Adding fractions" in r.reply.text
     assert [o.key for o in r.reply.options] == ["1"]
@@ -44,9 +51,10 @@ def test_full_lesson_in_order_and_progress_stored(rt, drive, student_id):
         assert s.get(Student, student_id).streak_days == 1
 
 
+@STEPWISE
 @pytest.mark.parametrize("skip", ["NEXT", "endelea", "ok"])
-def test_skipping_a_question_is_refused(drive, skip):
-    d = drive("teach")
+def test_skipping_a_question_is_refused(drive, skip, channel):
+    d = drive("teach", channel=channel)
     d.start()
     for _ in range(3):
         d.say("NEXT")
@@ -55,16 +63,18 @@ def test_skipping_a_question_is_refused(drive, skip):
     assert d.data["step"] == 3 and not d.data["answered"]
 
 
-def test_info_step_needs_next(drive):
-    d = drive("teach")
+@STEPWISE
+def test_info_step_needs_next(drive, channel):
+    d = drive("teach", channel=channel)
     d.start()
     r = d.say("what is a fraction?")
     assert "Reply 1 or NEXT to go on." in r.reply.text and "Step 1/6" in r.reply.text
     assert d.data["step"] == 0
 
 
-def test_practice_wrong_twice_then_answer_shown_and_hint_counted(rt, drive, student_id):
-    d = drive("teach")
+@STEPWISE
+def test_practice_wrong_twice_then_answer_shown_and_hint_counted(rt, drive, student_id, channel):
+    d = drive("teach", channel=channel)
     d.start()
     for _ in range(3):
         d.say("NEXT")
@@ -81,19 +91,21 @@ def test_practice_wrong_twice_then_answer_shown_and_hint_counted(rt, drive, stud
         assert sm.attempts == 1 and sm.p_known < 0.2 + 0.15  # one (wrong) BKT update only
 
 
-def test_resume_shows_same_step_after_dropped_session(drive):
-    d = drive("teach")
+@STEPWISE
+def test_resume_shows_same_step_after_dropped_session(drive, channel):
+    d = drive("teach", channel=channel)
     d.start()
     d.say("NEXT")
     d.say("NEXT")
     saved = dict(d.data)
-    again = drive("teach", data=saved)
+    again = drive("teach", data=saved, channel=channel)
     r = again.resume()
     assert "Step 3/6" in r.reply.text and "Amina eats 1/5" in r.reply.text
 
 
-def test_kiswahili_lesson(drive):
-    d = drive("teach", lang="sw")
+@STEPWISE
+def test_kiswahili_lesson(drive, channel):
+    d = drive("teach", channel=channel, lang="sw")
     r = d.start()
     assert "Kujumlisha sehemu" in r.reply.text and "Hatua 1/6" in r.reply.text
     assert r.reply.options[0].label == "Endelea"

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from core.models import AuditLog, Broadcast, BroadcastRecipient, Contact, LessonProgress, Message, SchoolClass
+from core.models import (
+    AuditLog,
+    Broadcast,
+    BroadcastRecipient,
+    Contact,
+    LessonProgress,
+    Message,
+    SchoolClass,
+    Student,
+)
 from tests import factories
 from tests.conftest import installed_runtime
 from tests.conversation.helpers import Phone, load_pack
@@ -105,9 +114,19 @@ def test_a_student_cannot_use_teacher_commands(rt, school):
     assert all("no school tomorrow" not in t for p in school["phones"][1:] for t in _texts_to(rt, p))
 
 
+def _on_whatsapp(rt, phones) -> None:
+    """Class pacing step by step: over SMS a Teach lesson flows its reading steps into one reply
+    with the practice question (see test_a_class_lesson_over_sms_comes_in_fewer_fuller_messages)."""
+    with rt.session() as s:
+        for st in s.scalars(select(Student).join(Contact, Contact.id == Student.contact_id)
+                            .where(Contact.phone.in_(phones))):
+            st.preferred_channel = "whatsapp"
+
+
 def test_lesson_then_next_moves_every_active_student_of_the_class(rt, school):
     teacher = Phone(rt, TEACHER)
     phones = school["phones"]
+    _on_whatsapp(rt, phones)
     assert "Sending to 3 students in 6B." in teacher.send("LESSON 6B fractions-add")
     for phone in phones:
         assert "Step 1/6" in _last(rt, phone, 0)
@@ -132,6 +151,7 @@ def test_lesson_then_next_moves_every_active_student_of_the_class(rt, school):
 def test_next_waits_for_an_unanswered_question_but_skip_does_not(rt, school):
     teacher = Phone(rt, TEACHER)
     pupil = school["phones"][0]
+    _on_whatsapp(rt, school["phones"])
     teacher.send("LESSON 6B fractions-add")
     teacher.send("NEXT 6B")  # explanation
     teacher.send("NEXT 6B")  # example
