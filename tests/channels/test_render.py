@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from channels.render import render_for
+from channels.render import FILL, render_for
 from channels.whatsapp import meta_interactive
 from core.messages import Option, Reply
 
@@ -120,3 +120,54 @@ def test_whatsapp_meta_list_for_many_or_long_options():
 def test_whatsapp_meta_falls_back_to_text_past_ten_options():
     options = [Option(str(i), f"T{i}") for i in range(1, 12)]
     assert meta_interactive(Reply("Choose", options=options)) is None
+
+
+# -- SMS: optional lines in the room already paid for -------------------------------------------
+def test_sms_fill_uses_the_room_of_the_last_part_in_priority_order():
+    reply = Reply("Correct!\nStep 5/6 Quiz\nWhich is equal to 1/2 + 1/4?", options=[Option("1", "2/6")],
+                  meta={FILL: [["x" * 150, "Correct!", "after"],  # would need a second part: left out
+                               ["Adding fractions: 40% mastered", "Correct!", "after"],
+                               ["Reply MENU to stop.", "Step 5/6 Quiz", "before"],
+                               "last line"]})
+    rendered = render_for("sms", reply)
+    assert rendered.messages == ["Correct!\nAdding fractions: 40% mastered\nReply MENU to stop.\nStep 5/6 Quiz\n"
+                                 "Which is equal to 1/2 + 1/4?\nlast line\n1. 2/6"]
+    assert render_for("sms", Reply(reply.text, reply.options)).segments == rendered.segments == 1
+
+
+def test_sms_fill_never_adds_a_part_nor_fills_a_reply_that_waits_for_more():
+    full = Reply("word " * 31, meta={FILL: ["a short line"]})  # 155 characters: no room for it
+    assert render_for("sms", full).messages == [("word " * 31).strip()]
+    long = Reply("word " * 200, meta={FILL: ["a short line"]})  # beyond 3 parts: MORE, no fill
+    rendered = render_for("sms", long)
+    assert rendered.rest and all("short line" not in m for m in rendered.messages)
+
+
+def test_sms_fill_skips_a_ucs2_line_a_lost_anchor_and_a_line_already_there():
+    reply = Reply("Hello\nStep 1", meta={FILL: ["Karibu 😀", ["after the title", "Title", "after"], "Step 1", "ok"]})
+    assert render_for("sms", reply).messages == ["Hello\nStep 1\nok"]
+
+
+def _made_of_whole_lines(words: list[str], lines: list[list[str]]) -> bool:
+    """`words` is the concatenation of some of `lines` (each whole), in their order."""
+    if not words:
+        return True
+    return any(ln and words[:len(ln)] == ln and _made_of_whole_lines(words[len(ln):], lines[i + 1:])
+               for i, ln in enumerate(lines))
+
+
+@given(st.lists(st.text(alphabet="abcdefghij ", min_size=1, max_size=12), min_size=1, max_size=60),
+       st.lists(st.text(alphabet="klmnopq rs", min_size=1, max_size=70), max_size=5), st.integers(1, 4))
+def test_property_sms_fill_keeps_the_parts_and_every_word(ws, lines, cap):
+    text = "\n".join(w for w in ws if w.strip()) or "a"
+    bare = render_for("sms", Reply(text), max_segments=cap)
+    filled = render_for("sms", Reply(text, meta={FILL: lines}), max_segments=cap)
+    assert len(filled.messages) == len(bare.messages) and filled.rest == bare.rest
+    assert all(len(m) <= 160 for m in filled.messages)
+    if bare.rest is not None:  # waiting for MORE: nothing added
+        assert filled.messages == bare.messages
+        return
+    words = " ".join(filled.messages).split()
+    assert [w for w in words if w[0] in "abcdefghij"] == text.split()  # its own words, in order
+    extra = [w for w in words if w[0] in "klmnopqrs"]
+    assert _made_of_whole_lines(extra, [ln.split() for ln in lines])  # optional lines whole, never cut
