@@ -17,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conversation import commands, limits, machine, optout
+from conversation import commands, enrolled, limits, machine, optout
 from conversation import effects as fx
 from conversation.commands import Command
 from conversation.lessons import LessonRunner
@@ -152,18 +152,15 @@ class Turn:
 
     def facts(self, student: Student, st: ConvState, *, new_session: bool, switched: bool) -> Facts:
         offered = offered_languages(self.country, self.runtime.settings.default_country)
-        enrolled = self.class_id(student) is not None
+        in_class = self.class_id(student) is not None
         lang = student.language if student.language in LANGUAGES else offered[0]
-        return Facts(student.id, student.name or "", lang, self.country, offered, student.onboarded, enrolled,
+        return Facts(student.id, student.name or "", lang, self.country, offered, student.onboarded, in_class,
                      bool(student.pin_hash), self.inbound.channel, new_session, switched, self.inbound.button_id)
 
     def class_id(self, student: Student) -> int | None:
-        """The student's first active class, read once per turn (the facts and the lesson both ask)."""
+        """The student's first active class, once per turn (the facts and the lesson both ask); see enrolled.py."""
         if student.id not in self._class_ids:
-            self._class_ids[student.id] = self.session.scalar(
-                select(Enrolment.class_id).where(Enrolment.student_id == student.id, Enrolment.active.is_(True))
-                .order_by(Enrolment.id).limit(1)
-            )
+            self._class_ids[student.id] = enrolled.first_class(self.session, student.id)
         return self._class_ids[student.id]
 
     def is_new_session(self, st: ConvState, text: str, command: Command | None) -> bool:

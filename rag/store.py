@@ -5,15 +5,29 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from core.models import CurriculumPack, CurriculumTopic, Skill
 from rag.schema import Pack
 
-_cache: dict[str, tuple[str, Pack]] = {}
+CHECK_TTL_S = 5.0  # how long a pack version read from the database is trusted without asking again
+_cache: dict[tuple[str, str], tuple[str, Pack, float]] = {}  # (db URL, pack) -> (checksum, pack, checked at)
 _cache_lock = threading.Lock()
+
+
+def forget_packs() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+@event.listens_for(CurriculumPack, "after_insert")
+@event.listens_for(CurriculumPack, "after_update")
+@event.listens_for(CurriculumPack, "after_delete")
+def _pack_written(_mapper, _connection, _target) -> None:
+    forget_packs()
 
 
 def checksum(pack: Pack) -> str:
@@ -44,14 +58,23 @@ def save_pack(session: Session, pack: Pack) -> CurriculumPack:
 
 
 def get_pack(session: Session, pack_id: str) -> Pack | None:
-    """The validated pack, cached per process by checksum (re-read when the pack changes)."""
-    # The checksum alone decides: the content (a large JSON document) is read and validated
-    # only when this process has not seen this version yet.
+    """The validated pack, cached per process by checksum (re-read when the pack changes).
+
+    Every lesson step asks for its pack, so the version is checked against the database at
+    most every CHECK_TTL_S per process: an import in this process is seen at once (any ORM
+    write of a pack forgets the cache), one in another process within CHECK_TTL_S. The
+    content (a large JSON document) is read and validated only for a version not seen yet.
+    """
+    key = (str(session.get_bind().url), pack_id)
+    cached = _cache.get(key)
+    if cached is not None and time.monotonic() - cached[2] <= CHECK_TTL_S:
+        return cached[1]
     checksum_now = session.scalar(select(CurriculumPack.checksum).where(CurriculumPack.pack == pack_id))
     if checksum_now is None:
         return None
-    cached = _cache.get(pack_id)
-    if cached and cached[0] == checksum_now:
+    if cached is not None and cached[0] == checksum_now:
+        with _cache_lock:
+            _cache[key] = (checksum_now, cached[1], time.monotonic())
         return cached[1]
     row = session.execute(
         select(CurriculumPack.checksum, CurriculumPack.content).where(CurriculumPack.pack == pack_id)
@@ -60,7 +83,7 @@ def get_pack(session: Session, pack_id: str) -> Pack | None:
         return None
     pack = Pack.model_validate(row.content)
     with _cache_lock:
-        _cache[pack_id] = (row.checksum, pack)
+        _cache[key] = (row.checksum, pack, time.monotonic())
     return pack
 
 

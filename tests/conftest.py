@@ -36,6 +36,20 @@ def _pg_url(dbname: str) -> str:
     return f"{base}/{dbname}"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_caches() -> Iterator[None]:
+    """Tests reuse databases (and so row ids) within one process: the per-process caches keyed
+    by database URL and id (a learner's class, skill parameters, pack versions) start empty."""
+    from conversation import enrolled
+    from modes import mastery
+    from rag import store
+
+    enrolled.forget()
+    mastery.forget_params()
+    store.forget_packs()
+    yield
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     services.require("PostgreSQL", services.PG_ADMIN_URL)
