@@ -2,7 +2,8 @@
 
 1. `route`: N Africa's Talking SMS webhooks (first contacts, then the same students again)
    through the ASGI app called directly (FastAPI, our middleware, the threadpool hop),
-   sequentially: ms per request, SQL statements and Redis commands per request.
+   sequentially: ms per request, SQL statements and Redis commands per request; then the
+   one-INSERT floor of `bench.bare` through the same loop (CPU per request to compare with).
 2. `drain`: one in-process `somo worker` (the same ObservedWorker SimpleWorker) drains what
    those webhooks queued (`process_contact`, one `send_message` per reply part) against the
    loopback mock provider: jobs/s, jobs per inbound message, statements and Redis commands
@@ -119,6 +120,32 @@ def route_phase(rt, counts: Counts, messages: int, texts: list[str], profile: st
     return out
 
 
+def floor_phase(db_url: str, messages: int) -> dict:
+    """The one-INSERT floor (`bench.bare.make_insert_app`: same driver, pool and threadpool
+    hop) through the same in-process request loop: CPU per request to compare the route with."""
+    import os
+
+    from bench.bare import make_insert_app
+
+    os.environ["DATABASE_URL"] = db_url
+    app = make_insert_app()
+    per: list[tuple[float, float]] = []
+
+    async def go():
+        for i in range(messages):
+            t0, c0 = time.perf_counter(), time.process_time()
+            code = await _post(app, "/bare-insert", "", _body(1, i, f"+2547444{i:05d}", "Hi"))
+            if code != 200:
+                raise RuntimeError(f"the floor answered {code}")
+            per.append(((time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000))
+
+    asyncio.run(go())
+    rows = per[20:]
+    return {"requests": len(rows), "ms_p50": round(statistics.median(p[0] for p in rows), 2),
+            "ms_mean": round(statistics.fmean(p[0] for p in rows), 2),
+            "cpu_ms_mean": round(statistics.fmean(p[1] for p in rows), 2)}
+
+
 def drain_phase(rt, counts: Counts, inbound: int, profile: str | None, trace: bool = False) -> dict:
     from core.worker import ObservedWorker
 
@@ -182,6 +209,7 @@ def run(messages: int, only: str | None, route_profile: str | None, drain_profil
         result: dict = {"bench": "inbound_profile", "messages": messages}
         if only in (None, "route"):
             result["route"] = route_phase(rt, counts, messages, texts, route_profile)
+            result["floor"] = floor_phase(db_url, messages)
         if only in (None, "drain"):
             if only == "drain":  # queue the webhooks without timing them
                 route_phase(rt, counts, messages, texts, None)
@@ -209,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     for label, r in result.get("route", {}).items():
         print(f"SMS webhook, {label}: p50 {r['ms_p50']} ms, mean {r['ms_mean']} ms, CPU {r['cpu_ms_mean']} ms "
               f"({r['per_s_one_thread']}/s on one thread), {r['sql']} SQL, {r['redis']} Redis")
+    if "floor" in result:
+        f = result["floor"]
+        print(f"one-INSERT floor (bench.bare, same loop): p50 {f['ms_p50']} ms, mean {f['ms_mean']} ms, "
+              f"CPU {f['cpu_ms_mean']} ms")
     if "drain" in result:
         d = result["drain"]
         print(f"worker drain: {d['inbound']} inbound in {d['seconds']} s = {d['inbound_per_s']} inbound/s, "

@@ -108,11 +108,24 @@ class MetricsMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            WEBHOOK_SECONDS.labels(route=route).observe(elapsed)
-            HTTP_REQUESTS.labels(route=route, method=scope.get("method", ""), code=str(status["code"])).inc()
+            _series(WEBHOOK_SECONDS, route).observe(elapsed)
+            _series(HTTP_REQUESTS, route, scope.get("method", ""), str(status["code"])).inc()
             if route in USSD_ROUTES:
                 observe_ussd(elapsed)
             REQUEST_ID.reset(token)
+
+
+_SERIES: dict[tuple, object] = {}
+
+
+def _series(metric, *labels: str):
+    """`metric.labels(*labels)`, kept: labels() validates, locks and looks up on every call.
+    Route templates, methods and codes are bounded sets (unknown paths are UNMATCHED)."""
+    key = (id(metric), *labels)
+    child = _SERIES.get(key)
+    if child is None:
+        child = _SERIES[key] = metric.labels(*labels)
+    return child
 
 
 def install(app: FastAPI) -> None:
