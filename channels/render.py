@@ -4,7 +4,7 @@ benchmarks call, so the console shows exactly what a phone would."""
 from __future__ import annotations
 
 from channels.base import Rendered
-from channels.sms import SmsSplit, fold_gsm, is_gsm, segment_info, split_sms
+from channels.sms import SINGLE, SmsSplit, encoding_of, fold_gsm, is_gsm, length_units, segment_info, split_sms
 from channels.ussd import render_ussd
 from channels.whatsapp import META_TEXT_LIMIT, TWILIO_TEXT_LIMIT, more_hint, render_whatsapp
 from core.messages import Reply
@@ -22,13 +22,59 @@ def render_sms(reply: Reply, *, max_segments: int = DEFAULT_MAX_SEGMENTS, lang: 
     """GSM-7-folded text split into single-segment parts; beyond `max_segments`, MORE."""
     hint = fold_gsm(more_hint(lang))
     cap = max(1, max_segments)
-    split = split_sms(fold_gsm(reply.full_text()), max_parts=cap, more_hint=hint)
+    split = _split(fold_gsm(reply.full_text()), cap, hint)
     if split.rest is None and reply.meta.get(FILL):
         split = _fill(reply, split, cap, hint)
     encodings = set(split.encodings)
     encoding = "ucs2" if "ucs2" in encodings else "gsm7"
     segments = sum(segment_info(p)[0] for p in split.parts)
     return Rendered(messages=split.parts, rest=split.rest, segments=segments, encoding=encoding)
+
+
+def _split(text: str, cap: int, hint: str) -> SmsSplit:
+    """The fewest parts (`split_sms`); then, when nothing waits for MORE, the same number of
+    parts broken between lines where it can be: each part is a separate SMS, which may
+    arrive out of order, so a short line (a step's title, an option) is not cut in two."""
+    split = split_sms(text, max_parts=cap, more_hint=hint)
+    if split.rest is None and len(split.parts) > 1:
+        parts = _by_lines(text.strip())
+        if parts is not None and len(parts) <= len(split.parts):
+            return SmsSplit(parts=parts, encodings=[encoding_of(p) for p in parts])
+    return split
+
+
+def _one_part(text: str) -> bool:
+    return length_units(text) <= SINGLE[encoding_of(text)]
+
+
+def _by_lines(text: str) -> list[str] | None:
+    """Parts that start a line that fits in one part on a new part rather than cut it; a
+    longer line (a paragraph) fills the part it starts in, word by word. None if a single
+    word does not fit in a part (the plain split handles that)."""
+    parts: list[str] = []
+    cur = ""
+    for line in text.split("\n"):
+        joined = f"{cur}\n{line}" if cur else line
+        if _one_part(joined):
+            cur = joined
+            continue
+        if _one_part(line.strip()):
+            parts.append(cur)
+            cur = line.strip()
+            continue
+        first = True
+        for word in line.split():
+            joined = (f"{cur}\n{word}" if first else f"{cur} {word}") if cur else word
+            first = False
+            if _one_part(joined):
+                cur = joined
+            elif _one_part(word):
+                parts.append(cur)
+                cur = word
+            else:
+                return None
+    parts.append(cur)
+    return [p.strip() for p in parts if p.strip()] or None
 
 
 def _fill(reply: Reply, split: SmsSplit, cap: int, hint: str) -> SmsSplit:
@@ -46,7 +92,7 @@ def _fill(reply: Reply, split: SmsSplit, cap: int, hint: str) -> SmsSplit:
             continue
         text = _insert(reply.text, [*kept, (at, line)])
         full = Reply(text=text, options=reply.options, footer=reply.footer).full_text()
-        candidate = split_sms(fold_gsm(full), max_parts=cap, more_hint=hint)
+        candidate = _split(fold_gsm(full), cap, hint)
         if candidate.rest is None and len(candidate.parts) <= len(split.parts) and (
                 not gsm or all(e == "gsm7" for e in candidate.encodings)):
             kept.append((at, line))

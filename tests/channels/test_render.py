@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from channels.render import FILL, render_for
+from channels.sms import count_segments, split_sms
 from channels.whatsapp import meta_interactive
 from core.messages import Option, Reply
 
@@ -171,3 +172,25 @@ def test_property_sms_fill_keeps_the_parts_and_every_word(ws, lines, cap):
     assert [w for w in words if w[0] in "abcdefghij"] == text.split()  # its own words, in order
     extra = [w for w in words if w[0] in "klmnopqrs"]
     assert _made_of_whole_lines(extra, [ln.split() for ln in lines])  # optional lines whole, never cut
+
+
+def test_sms_parts_break_between_lines_when_that_costs_no_extra_part():
+    text = "Step 1/6 Introduction\n" + "word " * 25 + "\nStep 2/6 Explanation\nShort."
+    plain = split_sms(text, max_parts=3)
+    assert len(plain.parts) == 2 and "Step 2/6 Explanation" not in "\n".join(plain.parts)  # cut in two
+    rendered = render_for("sms", Reply(text))
+    assert rendered.messages == ["Step 1/6 Introduction\n" + ("word " * 25).strip(), "Step 2/6 Explanation\nShort."]
+    tight = "a\n" + "word " * 31 + "\nb"  # breaking at the lines would take a third part: the plain split
+    assert render_for("sms", Reply(tight)).messages == split_sms(tight, max_parts=3).parts
+
+
+@given(st.lists(st.text(alphabet="abcde €\n", min_size=1, max_size=50), min_size=1, max_size=30),
+       st.integers(1, 4))
+def test_property_sms_parts_no_more_than_the_plain_split_and_every_word_in_order(chunks, cap):
+    text = "".join(chunks).strip() or "a"
+    plain = split_sms(text, max_parts=cap, more_hint="Reply MORE for more")
+    rendered = render_for("sms", Reply(text), max_segments=cap)
+    assert len(rendered.messages) == len(plain.parts) and rendered.rest == plain.rest
+    assert all(count_segments(m) == 1 for m in rendered.messages)
+    if plain.rest is None:
+        assert " ".join(rendered.messages).split() == text.split()
