@@ -4,7 +4,7 @@ benchmarks call, so the console shows exactly what a phone would."""
 from __future__ import annotations
 
 from channels.base import Rendered
-from channels.sms import SINGLE, SmsSplit, encoding_of, fold_gsm, is_gsm, length_units, segment_info, split_sms
+from channels.sms import Meter, SmsSplit, encoding_of, fold_gsm, is_gsm, segment_info, split_sms
 from channels.ussd import render_ussd
 from channels.whatsapp import META_TEXT_LIMIT, TWILIO_TEXT_LIMIT, more_hint, render_whatsapp
 from core.messages import Reply
@@ -43,34 +43,31 @@ def _split(text: str, cap: int, hint: str) -> SmsSplit:
     return split
 
 
-def _one_part(text: str) -> bool:
-    return length_units(text) <= SINGLE[encoding_of(text)]
-
-
 def _by_lines(text: str) -> list[str] | None:
     """Parts that start a line that fits in one part on a new part rather than cut it; a
     longer line (a paragraph) fills the part it starts in, word by word. None if a single
     word does not fit in a part (the plain split handles that)."""
     parts: list[str] = []
-    cur = ""
+    cur, meter = "", Meter()
     for line in text.split("\n"):
-        joined = f"{cur}\n{line}" if cur else line
-        if _one_part(joined):
-            cur = joined
+        sep = "\n" if cur else ""
+        grown = meter.plus(sep + line)
+        if grown.fits():
+            cur, meter = cur + sep + line, grown
             continue
-        if _one_part(line.strip()):
+        if Meter(line.strip()).fits():
             parts.append(cur)
             cur = line.strip()
+            meter = Meter(cur)
             continue
-        first = True
-        for word in line.split():
-            joined = (f"{cur}\n{word}" if first else f"{cur} {word}") if cur else word
-            first = False
-            if _one_part(joined):
-                cur = joined
-            elif _one_part(word):
+        for n, word in enumerate(line.split()):
+            sep = ("\n" if n == 0 else " ") if cur else ""
+            grown = meter.plus(sep + word)
+            if grown.fits():
+                cur, meter = cur + sep + word, grown
+            elif Meter(word).fits():
                 parts.append(cur)
-                cur = word
+                cur, meter = word, Meter(word)
             else:
                 return None
     parts.append(cur)

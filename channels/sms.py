@@ -21,6 +21,7 @@ GSM_BASIC = (
 GSM_EXTENSION = "\f^{}\\[~]|€"
 _BASIC = frozenset(GSM_BASIC)
 _EXT = frozenset(GSM_EXTENSION)
+_GSM = _BASIC | _EXT
 
 SINGLE = {"gsm7": 160, "ucs2": 70}
 CONCAT = {"gsm7": 153, "ucs2": 67}
@@ -46,7 +47,7 @@ _FOLD_TABLE = str.maketrans(_FOLD)
 
 
 def is_gsm(text: str) -> bool:
-    return all(ch in _BASIC or ch in _EXT for ch in text)
+    return _GSM.issuperset(text)
 
 
 def fold_gsm(text: str) -> str:
@@ -81,6 +82,8 @@ def char_cost(ch: str, encoding: str) -> int:
 
 def length_units(text: str, encoding: str | None = None) -> int:
     enc = encoding or encoding_of(text)
+    if enc == "gsm7" and _BASIC.issuperset(text):
+        return len(text)  # the common case, counted without a loop in Python
     return sum(char_cost(ch, enc) for ch in text)
 
 
@@ -134,29 +137,66 @@ def _hard_cut(word: str, room_of) -> tuple[str, str]:
     return word[:lo], word[lo:]
 
 
-def _take_part(tokens: list[str], fits) -> tuple[str, list[str]]:
-    """Greedily fill one part with whole words; the whitespace where it breaks is dropped."""
-    part = ""
+class Meter:
+    """What a growing part costs, kept as it grows (one pass over the text, not one per word):
+    whether it is all GSM-7, its septets, and its UCS-2 units."""
+
+    __slots__ = ("gsm", "septets", "units")
+
+    def __init__(self, text: str = ""):
+        self.gsm, self.septets, self.units = True, 0, 0
+        self.add(text)
+
+    def add(self, text: str) -> Meter:
+        if _BASIC.issuperset(text):  # the common case: one septet and one unit a character
+            self.septets += len(text)
+            self.units += len(text)
+            return self
+        for ch in text:
+            if self.gsm and ch not in _BASIC:
+                if ch in _EXT:
+                    self.septets += 1  # the escape
+                else:
+                    self.gsm = False
+            self.septets += 1
+            self.units += 2 if ord(ch) > 0xFFFF else 1
+        return self
+
+    def plus(self, text: str) -> Meter:
+        m = Meter.__new__(Meter)
+        m.gsm, m.septets, m.units = self.gsm, self.septets, self.units
+        return m.add(text)
+
+    def fits(self) -> bool:
+        """In one segment: 160 septets if all GSM-7, else 70 UCS-2 units."""
+        return self.septets <= SINGLE["gsm7"] if self.gsm else self.units <= SINGLE["ucs2"]
+
+
+def _take_part(tokens: list[str], tail: str = "") -> tuple[str, list[str]]:
+    """Greedily fill one part with whole words (room kept for `tail`, which the caller adds);
+    the whitespace where it breaks is dropped."""
+    part: list[str] = []
+    meter = Meter(tail)
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        candidate = part + tok
         if tok.isspace():
-            if not part:  # no leading whitespace on a part
-                i += 1
-                continue
-            i += 1
-            part = candidate
-            continue
-        if fits(candidate):
-            part = candidate
+            if part:  # no leading whitespace on a part
+                part.append(tok)
+                meter.add(tok)
             i += 1
             continue
-        if not part.strip():  # a single word longer than a part: cut it
-            head, tail = _hard_cut(tok, fits)
-            return head, [tail, *tokens[i + 1:]]
+        grown = meter.plus(tok)
+        if grown.fits():
+            part.append(tok)
+            meter = grown
+            i += 1
+            continue
+        if not "".join(part).strip():  # a single word longer than a part: cut it
+            head, rest = _hard_cut(tok, lambda s: _fits_one(s + tail))
+            return head, [rest, *tokens[i + 1:]]
         break
-    return part.rstrip(), tokens[i:]
+    return "".join(part).rstrip(), tokens[i:]
 
 
 def split_sms(text: str, *, max_parts: int | None = None, more_hint: str = "") -> SmsSplit:
@@ -180,10 +220,10 @@ def split_sms(text: str, *, max_parts: int | None = None, more_hint: str = "") -
                 tokens = []
                 break
             hint = "\n" + more_hint
-            part, tokens = _take_part(tokens, lambda s, hint=hint: _fits_one(s.rstrip() + hint))
+            part, tokens = _take_part(tokens, hint)
             parts.append(part + hint)
             break
-        part, tokens = _take_part(tokens, _fits_one)
+        part, tokens = _take_part(tokens)
         parts.append(part)
     rest = "".join(tokens).strip() or None
     if not parts:
