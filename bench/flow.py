@@ -126,9 +126,14 @@ def end_to_end(samples: list[loadgen.Sample], sent: dict[int, tuple[str, str]], 
     for times in by_phone.values():
         times.sort()
     out: dict[str, dict] = {}
+    samples = sorted(samples, key=lambda x: x.sent_at)
+    start = samples[0].sent_at if samples else 0.0
+    span = samples[-1].sent_at - start if samples else 0.0
     for channel in ("sms", "whatsapp"):
         waits, phone_waits, missing, no_reply = [], [], 0, {}
         to_stored, to_provider = [], []  # the wait split: webhook -> reply row stored -> provider
+        first_waits, later_waits, seen = [], [], set()  # a student's first message (onboarding) or not
+        by_quarter: list[list[float]] = [[], [], [], []]  # when in the run the inbound was sent
         for s in samples:
             ch, phone = sent.get(s.index, (None, None))
             if ch != channel:
@@ -137,6 +142,8 @@ def end_to_end(samples: list[loadgen.Sample], sent: dict[int, tuple[str, str]], 
             if after:
                 phone_waits.append((after[0] - s.sent_at) * 1000)
             link = links.get(provider_id(channel, run, s.index))
+            seen_before = phone in seen
+            seen.add(phone)
             if link is None:
                 missing += 1
                 continue
@@ -147,6 +154,8 @@ def end_to_end(samples: list[loadgen.Sample], sent: dict[int, tuple[str, str]], 
             times = [arrived[i] for i, _ in link["out"] if i in arrived]
             if times:
                 waits.append((min(times) - s.sent_at) * 1000)
+                (later_waits if seen_before else first_waits).append(waits[-1])
+                by_quarter[min(3, int(4 * (s.sent_at - start) / max(1e-9, span)))].append(waits[-1])
                 if link["stored"] is not None:
                     to_stored.append((link["stored"] - s.sent_at) * 1000)
                     to_provider.append((min(times) - link["stored"]) * 1000)
@@ -156,6 +165,8 @@ def end_to_end(samples: list[loadgen.Sample], sent: dict[int, tuple[str, str]], 
                         "no_reply_by_reason": no_reply,
                         **{p: loadgen.pct(waits, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
                         "reply_stored": _pcts(to_stored), "stored_to_provider": _pcts(to_provider),
+                        "first_message": _pcts(first_waits), "later_messages": _pcts(later_waits),
+                        "by_quarter_of_run": [_pcts(q) for q in by_quarter],
                         "by_phone": _pcts(phone_waits)}
     return out
 

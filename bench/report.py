@@ -81,6 +81,14 @@ def markdown(result: dict) -> str:
         phone = e.get("by_phone") or {}
         lines.append(_row([channel, e["replies"], e.get("no_reply", 0), e["missing"], e["p50"], e["p95"], e["p99"],
                            f"{phone.get('p50')} / {phone.get('p95')} / {phone.get('p99')}"]))
+    for channel, e in result["chat"]["end_to_end_ms"].items():
+        if e.get("reply_stored"):
+            lines.append(f"\n{channel}: reply row stored p50 / p95 {e['reply_stored']['p50']} / "
+                         f"{e['reply_stored']['p95']} ms after the webhook, then handed to the provider "
+                         f"p50 / p95 {e['stored_to_provider']['p50']} / {e['stored_to_provider']['p95']} ms later; "
+                         f"p95 of a student's first message {e['first_message']['p95']} ms, of later ones "
+                         f"{e['later_messages']['p95']} ms; p95 by quarter of the run "
+                         f"{[q['p95'] for q in e['by_quarter_of_run']]}.")
     reasons = {f"{ch}: {why}": n for ch, e in result["chat"]["end_to_end_ms"].items()
                for why, n in (e.get("no_reply_by_reason") or {}).items()}
     if reasons:
