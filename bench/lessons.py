@@ -20,6 +20,7 @@ import math
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -163,18 +164,46 @@ def _local_lesson(rt, phone: str, lang: str, topic: int) -> tuple[dict, list[str
 
     for body in ONBOARD[lang] + ["1", str(topic)]:
         send(body)
-    transcript = [f"> {TO_TEACH[-1]}", *send(TO_TEACH[-1])]
+    cost = {"sql": 0, "cpu_ms": 0.0}
+
+    def counted(body: str) -> list[str]:
+        with _statements(rt.engine) as n:
+            started = time.process_time()
+            replies = send(body)
+            cost["cpu_ms"] += (time.process_time() - started) * 1000
+        cost["sql"] += n[0]
+        return replies
+
+    transcript = [f"> {TO_TEACH[-1]}", *counted(TO_TEACH[-1])]
     texts, sent = list(transcript[1:]), 1
     while sent < MAX_MESSAGES:
         st = _state(rt.engine, phone)
         if st is None or st["state"] != "lesson":
             break
         body = _answer(rt.engine, st)
-        replies = send(body)
+        replies = counted(body)
         texts += replies
         transcript += [f"> {body}", *replies]
         sent += 1
-    return tally(lang, texts, sent, _completed(rt.engine, phone)), transcript
+    result = tally(lang, texts, sent, _completed(rt.engine, phone))
+    return {**result, "sql": cost["sql"], "cpu_ms": round(cost["cpu_ms"], 1)}, transcript
+
+
+@contextmanager
+def _statements(engine):
+    """How many SQL statements the block ran on `engine` (a one-item list, filled as it runs)."""
+    from sqlalchemy import event
+
+    count = [0]
+
+    def tick(*_args) -> None:
+        count[0] += 1
+
+    event.listen(engine, "before_cursor_execute", tick)
+    try:
+        yield count
+    finally:
+        event.remove(engine, "before_cursor_execute", tick)
 
 
 def run_local(students: int, topics: list[int], pack_path: Path, max_segments: int | None = None) -> dict:
@@ -208,6 +237,9 @@ def run_local(students: int, topics: list[int], pack_path: Path, max_segments: i
         set_runtime(previous)
         rt.close()
     out = summarise(lessons, students * len(topics))
+    n = max(1, len(lessons))
+    out["sql_per_lesson"] = round(sum(x["sql"] for x in lessons) / n, 1)
+    out["cpu_ms_per_lesson"] = round(sum(x["cpu_ms"] for x in lessons) / n, 1)
     out["transcripts"] = transcripts
     return out
 
@@ -224,16 +256,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.show:
         for transcript in res["transcripts"]:
             print("\n".join(transcript), end="\n\n")
-    print("| lesson | lang | replies sent | SMS | segments | chars/153 | per-message bound | UCS-2 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| lesson | lang | replies sent | SMS | segments | chars/153 | per-message bound | UCS-2 | SQL | CPU ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for x in res["lessons"]:
         print(f"| topic {x['topic']} | {x['lang']} | {x['inbound']} | {x['sms']} | {x['segments']} | "
-              f"{x['chars'] / 153:.2f} | {x['per_message_bound']} | {x['ucs2']} |")
+              f"{x['chars'] / 153:.2f} | {x['per_message_bound']} | {x['ucs2']} | {x['sql']} | {x['cpu_ms']} |")
     bound = res["lower_bound_per_lesson"]
     print(f"\nper lesson ({res['completed']}/{res['students']} finished): replies {res['replies_per_lesson']}, "
           f"SMS {res['sms_per_lesson']}, segments {res['segments_per_lesson']}, chars/153 {bound} "
           f"(segments {100 * (res['segments_per_lesson'] / bound - 1) if bound else 0:+.1f}% of it), "
-          f"per-message bound {res['per_message_bound_per_lesson']}, UCS-2 share {res['ucs2_share']}")
+          f"per-message bound {res['per_message_bound_per_lesson']}, UCS-2 share {res['ucs2_share']}; "
+          f"in-process from choosing Teach to the end: {res['sql_per_lesson']} SQL statements, "
+          f"{res['cpu_ms_per_lesson']} CPU ms (SQLite, inline)")
     return 0
 
 
