@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from channels.base import Rendered
@@ -55,6 +56,18 @@ def store_outbound(
     return rows
 
 
+def _store_screen(session: Session, rendered: Rendered, *, provider: str, meta: dict | None, **fields) -> None:
+    """The USSD screen row: the HTTP answer itself, stored as sent by one Core INSERT (no ORM
+    object: nothing reads it back in this unit of work, and this runs on every USSD step)."""
+    now = clock.now()
+    extra = {"payload": dict(meta)} if meta else {}
+    for text in rendered.messages:
+        session.execute(insert(Message.__table__).values(
+            direction=Direction.OUT.value, channel="ussd", provider=provider, text=text,
+            segments=_segments(rendered, text), encoding=rendered.encoding, status=MessageStatus.SENT.value,
+            sent_at=now, **extra, **fields))
+
+
 def _segments(rendered: Rendered, text: str) -> int:
     if rendered.encoding is None:
         return 0
@@ -97,8 +110,8 @@ def store_reply(session: Session, settings: Settings, inbound: Message, reply: R
     if inbound.channel == "ussd":
         network = (inbound.payload or {}).get("networkCode")
         rendered = render_for("ussd", reply, limit=settings.screen_limit(network), lang=lang)
-        store_outbound(session, rendered, channel="ussd", provider=inbound.provider,
-                       status=MessageStatus.SENT.value, ussd_session_id=inbound.ussd_session_id, meta=meta, **common)
+        _store_screen(session, rendered, provider=inbound.provider, ussd_session_id=inbound.ussd_session_id,
+                      meta=meta, **common)
         to_send: list[Message] = []
         if reply.sms_followup:
             sms = render_sms(Reply(reply.sms_followup), max_segments=settings.sms_max_segments, lang=lang)

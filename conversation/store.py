@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,18 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))
 return 1
 """
+
+
+_STATE = ConversationState.__table__
+# Built once: every turn writes the state, and a prebuilt Core statement skips the ORM's
+# statement construction and cache-key work (the compiled form is cached per dialect).
+_SAVE = (
+    update(_STATE)
+    .where(_STATE.c.student_id == bindparam("sid"), _STATE.c.version < bindparam("token"))
+    .values(state=bindparam("state"), mode=bindparam("mode"), pack=bindparam("pack"), topic=bindparam("topic"),
+            step=bindparam("step"), data=bindparam("data"), version=bindparam("token"),
+            updated_at=bindparam("updated_at"))
+)
 
 
 class StaleState(RuntimeError):
@@ -139,12 +151,9 @@ class StateStore:
         self._drop_hot(st.student_id)
         values = dict(state=saved.state, mode=saved.mode, pack=saved.pack, topic=saved.topic, step=saved.step,
                       data=saved.data, version=token, updated_at=saved.updated_at)
-        result = self.session.execute(
-            update(ConversationState)
-            .where(ConversationState.student_id == st.student_id, ConversationState.version < token)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        result = self.session.connection().execute(_SAVE, {
+            "sid": st.student_id, "token": token, "state": saved.state, "mode": saved.mode, "pack": saved.pack,
+            "topic": saved.topic, "step": saved.step, "data": saved.data, "updated_at": saved.updated_at})
         if result.rowcount == 0:
             exists = self.session.scalar(
                 select(func.count()).select_from(ConversationState)
