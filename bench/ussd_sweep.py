@@ -1,0 +1,113 @@
+"""USSD capacity: the highest open-loop rate at which the server's p99 stays under the aim.
+
+Issue 10's aim is USSD p99 server time under 50 ms at a sustained 300 screens/s. When the
+machine cannot complete 300 screens a second, every request above capacity queues and p99
+at 300/s only says "seconds". This sweep answers the useful question beside it: up to which
+rate does p99 hold? Same stack and students as `bench.flow` phase 2 (uvicorn with uvloop +
+httptools, real PostgreSQL and Redis, Africa's Talking USSD form posts from
+`bench/scenario.py`: onboarding, the menu and a Teach lesson, `--think` seconds between a
+student's steps); every rate starts with new students. Rates go up until p99 breaks the aim
+twice in a row.
+
+    .venv/bin/python -m bench.ussd_sweep [--rates 50,100,150,200,250,300] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+
+from bench import loadgen, scenario
+from bench.stack import ROOT, drop_database, free_port, fresh_database, start, start_uvicorn, stop
+
+REDIS = os.environ.get("BENCH_SWEEP_REDIS_URL", "redis://127.0.0.1:6379/10")
+AIM_P99_MS = 50.0
+
+
+def _env(db_url: str, data_dir: str) -> dict[str, str]:
+    return dict(os.environ, DATABASE_URL=db_url, REDIS_URL=REDIS, SOMO_DATA_DIR=data_dir, LOG_LEVEL="WARNING",
+                SOMO_ENV="development", PYTHONPATH=str(ROOT), AT_WEBHOOK_TOKEN=scenario.TOKEN, AT_API_KEY="bench",
+                AT_USERNAME="bench", RATE_LIMIT_PER_MINUTE="60")
+
+
+def one_rate(port: int, rate: float, seconds: float, think: float) -> dict:
+    run = uuid.uuid4().hex[:6]
+    students = max(1, int(rate * think))
+    res = asyncio.run(loadgen.open_loop(port, scenario.ussd_request(run, students), rate=rate, seconds=seconds))
+    server = [s.server_ms for s in res.samples if s.server_ms is not None]
+    ok = sum(1 for s in res.samples if s.status == 200)
+    return {"offered_per_s": rate, "completed_per_s": round(len(res.samples) / res.elapsed_s, 1) if res.elapsed_s else 0,
+            "ok": ok, "errors": res.errors, "generator_max_lag_ms": round(res.max_lag_ms, 1),
+            **{f"server_{p}_ms": loadgen.pct(server, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}}
+
+
+def run(rates: list[float], seconds: float, think: float, api_workers: int) -> dict:
+    db_url = fresh_database("somo_bench_sweep")
+    r = redis.Redis.from_url(REDIS)
+    r.flushdb()
+    data_dir = Path(tempfile.mkdtemp(prefix="somo-bench-sweep-"))
+    env = _env(db_url, str(data_dir))
+    api = None
+    out: dict = {"bench": "ussd_sweep", "aim_p99_ms": AIM_P99_MS, "seconds": seconds, "think_s": think,
+                 "api_workers": api_workers, "load_average_at_start": os.getloadavg()[0], "rates": []}
+    try:
+        load = start([sys.executable, "-m", "gateway.cli", "curriculum", "import",
+                      *map(str, sorted((ROOT / "rag" / "samples").glob("*.yaml")))], env, data_dir / "import.log")
+        if load.wait(timeout=300) != 0:
+            raise RuntimeError(f"curriculum import failed; see {data_dir / 'import.log'}")
+        port = free_port()
+        api = start_uvicorn("bench.webhooks:make_gateway_app", port, env, workers=api_workers,
+                            log_path=data_dir / "api.log")
+        one_rate(port, 20, 3, think)  # warm-up: imports, pools, prepared statements
+        misses = 0
+        for rate in rates:
+            result = one_rate(port, rate, seconds, think)
+            result["load_average"] = os.getloadavg()[0]
+            result["p99_under_aim"] = result["server_p99_ms"] is not None and result["server_p99_ms"] < AIM_P99_MS
+            out["rates"].append(result)
+            print(json.dumps(result), flush=True)
+            misses = 0 if result["p99_under_aim"] else misses + 1
+            if misses >= 2:
+                break
+            time.sleep(2)  # let the queue of the previous rate drain
+        held = [x["offered_per_s"] for x in out["rates"] if x["p99_under_aim"]]
+        out["highest_rate_p99_under_aim"] = max(held) if held else None
+    finally:
+        if api is not None:
+            stop(api)
+        r.flushdb()
+        drop_database(db_url)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.ussd_sweep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="50,100,150,200,250,300", help="screens/s, comma-separated, rising")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--think", type=float, default=2.0)
+    parser.add_argument("--api-workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    try:
+        rates = [float(x) for x in args.rates.split(",") if x.strip()]
+    except ValueError:
+        parser.error(f"--rates: not a list of numbers: {args.rates!r}")
+    if not rates or any(x <= 0 for x in rates):
+        parser.error("--rates: give at least one rate above 0")
+    result = run(rates, args.seconds, args.think, args.api_workers)
+    print(f"USSD: p99 under {AIM_P99_MS:.0f} ms up to {result['highest_rate_p99_under_aim']} screens/s offered "
+          f"({args.api_workers} API workers; load average {result['load_average_at_start']:.1f} at the start)")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
