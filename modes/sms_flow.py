@@ -9,7 +9,7 @@ waits for MORE, which costs a turn). Optional lines ride in the room the last pa
 
 from __future__ import annotations
 
-from channels.render import FILL, render_sms
+from channels.render import DEFAULT_MAX_SEGMENTS, FILL, render_sms
 from core.messages import Reply
 from modes.base import ModeContext
 
@@ -24,7 +24,8 @@ def flows(ctx: ModeContext) -> bool:
 
 
 def max_parts(ctx: ModeContext) -> int:
-    return max(1, int(ctx.runtime.settings.sms_max_segments or 1))
+    """The parts a reply may take before MORE, as the delivery renders it (`render_for`)."""
+    return max(1, ctx.runtime.settings.sms_max_segments or DEFAULT_MAX_SEGMENTS)
 
 
 def parts(ctx: ModeContext, reply: Reply, *, reserve: int = 0) -> int | None:
