@@ -110,11 +110,20 @@ class StateStore:
         self.session = session
         self.redis = runtime.redis
         self.ttl = runtime.settings.state_ttl_s
+        self._taken: set[int] = set()  # students whose hot copy this store took out of Redis (load)
 
     def load(self, student_id: int) -> ConvState:
+        """The hot copy, taken out of Redis (GETDEL), or the database copy.
+
+        Taking the hot copy out in the same round trip that reads it is what makes a write
+        through safe without a second command: from here until this unit of work commits and
+        puts the new version back, Redis holds no copy that could go stale (a crash or a
+        rollback in between leaves the next turn to read the database, which is right).
+        """
         if self.redis is not None:
             try:
-                raw = self.redis.get(key(student_id))
+                raw = self.redis.getdel(key(student_id))
+                self._taken.add(student_id)
             except Exception:  # noqa: BLE001 - Redis down: the database copy serves
                 log.warning("redis unavailable, reading state from the database")
                 raw = None
@@ -123,10 +132,7 @@ class StateStore:
                     return ConvState.from_json(raw)
                 except (ValueError, TypeError, KeyError):
                     log.warning("unreadable hot state for student %s, using the database", student_id)
-        st = self.load_from_db(student_id)
-        if self.redis is not None and st.version:
-            self._set_hot(st)
-        return st
+        return self.load_from_db(student_id)
 
     def load_from_db(self, student_id: int) -> ConvState:
         row = self.session.execute(
@@ -148,7 +154,8 @@ class StateStore:
             raise StaleState(f"fencing token {token} is not newer than state version {st.version}")
         saved = st.copy()
         saved.version, saved.updated_at = token, clock.now()
-        self._drop_hot(st.student_id)
+        if st.student_id not in self._taken:  # load() already took the hot copy out
+            self._drop_hot(st.student_id)
         values = dict(state=saved.state, mode=saved.mode, pack=saved.pack, topic=saved.topic, step=saved.step,
                       data=saved.data, version=token, updated_at=saved.updated_at)
         result = self.session.connection().execute(_SAVE, {

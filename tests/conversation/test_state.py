@@ -69,18 +69,38 @@ def redis_commands(rt):
     thread.join(5)
 
 
-def test_the_hot_copy_is_one_get_and_is_what_the_machine_reads(rt_redis):
+def test_the_hot_copy_is_one_getdel_and_is_what_the_machine_reads(rt_redis):
     load_pack(rt_redis)
     phone = into_lesson(rt_redis, "+254788000002")
     sid = phone.student().id
+    hot = rt_redis.redis.get(key(sid))
     with redis_commands(rt_redis) as seen:
         with rt_redis.session() as s:
             st = StateStore(rt_redis, s).load(sid)
-    assert seen == [f"GET {key(sid)}"] and st.state == "lesson"
-    blob = json.loads(rt_redis.redis.get(key(sid)))
+            # Taken out while the turn runs: a crash before the commit leaves no copy to go stale.
+            assert rt_redis.redis.exists(key(sid)) == 0
+    assert seen[0] == f"GETDEL {key(sid)}" and st.state == "lesson"
+    blob = json.loads(hot)
     blob["data"]["last"]["label"] = "HOT COPY"
     rt_redis.redis.set(key(sid), json.dumps(blob))
     assert "Continue HOT COPY?" in Phone(rt_redis, "+254788000002", "ussd").dial()
+    assert json.loads(rt_redis.redis.get(key(sid)))["version"] == phone.state().version  # put back after commit
+
+
+def test_a_turn_that_fails_after_taking_the_hot_copy_leaves_the_database_copy_to_serve(rt_redis):
+    load_pack(rt_redis)
+    phone = into_lesson(rt_redis, "+254788000004")
+    sid = phone.student().id
+    with rt_redis.session() as s:
+        store = StateStore(rt_redis, s)
+        st = store.load(sid)
+        st.state = "menu"
+        store.save(st)
+        s.rollback()  # the unit of work dies before its commit: nothing goes back to Redis
+    assert rt_redis.redis.exists(key(sid)) == 0
+    with rt_redis.session() as s:
+        again = StateStore(rt_redis, s).load(sid)
+    assert again.state == "lesson" and again.version == phone.state().version
 
 
 def test_a_stale_fencing_token_cannot_overwrite_newer_state(rt_redis):
