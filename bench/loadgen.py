@@ -68,12 +68,24 @@ class Conn:
 async def _one(conn: Conn, index: int, make: MakeRequest, result: Result) -> None:
     path, headers, body = make(index)
     sent_wall, sent = time.time(), time.perf_counter()
-    try:
-        status, got, _ = await asyncio.wait_for(conn.post(path, headers, body), timeout=30)
-    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
-        conn.close()
-        result.error(type(exc).__name__)
-        return
+    for attempt in (1, 2):
+        reused = conn.writer is not None
+        try:
+            status, got, _ = await asyncio.wait_for(conn.post(path, headers, body), timeout=30)
+            break
+        except asyncio.IncompleteReadError as exc:
+            conn.close()
+            # A kept-alive connection the server closed while idle (uvicorn's keep-alive
+            # timeout): no byte of an answer came, so send again on a new connection, as
+            # HTTP clients do (the webhooks are idempotent by provider id anyway).
+            if attempt == 1 and reused and not exc.partial:
+                continue
+            result.error(type(exc).__name__)
+            return
+        except (TimeoutError, OSError, ValueError) as exc:
+            conn.close()
+            result.error(type(exc).__name__)
+            return
     server = got.get("x-server-time-ms")
     result.samples.append(Sample(index, sent_wall, (time.perf_counter() - sent) * 1000,
                                  float(server) if server else None, status))
