@@ -252,8 +252,13 @@ class TeachMode:
         body = ctx.pack.text(getattr(topic.teach, step), ctx.lang)
         if step == "recap":
             score = _("Quiz: {score}/{total}.").format(score=d["score"], total=len(topic.teach.quiz))
-            extra = [score, mastery_line(ctx, topic), motivation_line(ctx)]
-            text = "\n".join(p for p in (note, header, body, *extra) if p)
-            return ModeResult(reply=Reply(text=text), done=True, progress_label=label)
+            extra = [mastery_line(ctx, topic), motivation_line(ctx)]
+            if not sms_flow.flows(ctx):
+                text = "\n".join(p for p in (note, header, body, score, *extra) if p)
+                return ModeResult(reply=Reply(text=text), done=True, progress_label=label)
+            # Over SMS the mastery and motivation lines take the room left, not a part of their own.
+            text = "\n".join(p for p in (note, header, body, score) if p)
+            reply = sms_flow.fill(Reply(text=text), extra, after=score)
+            return ModeResult(reply=reply, done=True, progress_label=label)
         text = "\n".join(p for p in (note, header, body) if p)
         return ModeResult(reply=Reply(text=text, options=[next_option(ctx.lang)]), progress_label=label)

@@ -150,6 +150,8 @@ def test_complete_lesson_over_sms_in_fewer_fuller_messages(rt, client, lang):
     screen = " ".join(st.send("b").split())
     assert correct in screen and f"{step} 6/6" in screen, st.seen()
     assert {"en": "what do you want to learn?", "sw": "ungependa kujifunza nini?"}[lang] in screen  # the menu
+    assert {"en": "Adding fractions: 55% mastered", "sw": "Kujumlisha sehemu: umemudu 55%"}[lang] in screen
+    assert {"en": "You've mastered 0 of 2 topics.", "sw": "Umemudu mada 0 kati ya 2."}[lang] in screen
     assert all(len(p) <= rt.settings.sms_max_segments for p in st.parts)
     assert len(st.parts) == 5 + 4  # onboarding and menus; then Teach, the refused skip and two answers
     _check_finished_lesson(rt, client.phone, lang)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from channels.render import FILL, render_sms
-from core.messages import Reply
+from core.messages import Option, Reply
 from core.models import LessonProgress, PracticeAttempt
 from tests import factories
 from tests.modes.conftest import Driver
@@ -26,6 +26,17 @@ def _flat(reply: Reply) -> str:
 
 def _sms(rt, reply: Reply) -> list[str]:
     return render_sms(reply, max_segments=rt.settings.sms_max_segments).messages
+
+
+def _shown(rt, reply: Reply) -> str:
+    """What the phone shows, optional lines included, as one line of words."""
+    return " ".join(" ".join(_sms(rt, reply)).split())
+
+
+def _with_menu(reply: Reply) -> Reply:
+    """A finished lesson's reply as the engine sends it: the main menu after it (conversation/lessons.py)."""
+    return Reply(f"{reply.text}\nAmina, what do you want to learn?", options=[Option("1", "Mathematics"),
+                 Option("2", "Add a learner")], footer="HELP for help, STOP to stop.", meta=dict(reply.meta))
 
 
 def _in_order(text: str, *marks: str) -> bool:
@@ -81,10 +92,12 @@ def test_feedback_comes_with_the_next_question_then_with_the_recap(rt, drive, st
     assert "Next" not in text and not r.done
     assert (d.data["step"], d.data["answered"]) == (4, False) and _row(rt, student_id).step == 5
     r = d.say("2")
-    text = _flat(r.reply)
+    text = _shown(rt, _with_menu(r.reply))  # mastery and motivation take the room the menu's part has left
     assert _in_order(text, "Correct! 1/2 = 2/4, and 2/4 + 1/4 = 3/4.", "Step 6/6 Recap", "Well done!", "Quiz: 1/1.",
-                     "mastered", "You've mastered 0 of 2 topics."), text
-    assert r.done
+                     "Adding fractions: 55% mastered", "You've mastered 0 of 2 topics.", "what do you want"), text
+    bare = _with_menu(r.reply)
+    bare.meta = {}
+    assert r.done and len(_sms(rt, _with_menu(r.reply))) == len(_sms(rt, bare)) == 2
     p = _row(rt, student_id)
     assert (p.step, p.steps_total) == (6, 6) and p.completed_at is not None and 0.2 < p.mastery < 1
     with rt.session() as s:
@@ -122,9 +135,11 @@ def test_a_reply_cap_of_one_part_flows_only_what_fits(rt, drive, student_id, mon
     assert "Correct!" in seen[-1].reply.text and [o.label for o in seen[-1].reply.options] == ["Next"]
     assert d.data["answered"] and d.data.get("motivated") is None  # the recap it tried was not kept
     seen.append(d.say("1"))
-    assert "Step 6/6" in seen[-1].reply.text and "You've mastered 0 of 2 topics." in seen[-1].reply.text
+    recap = render_sms(seen[-1].reply, max_segments=1).messages
+    assert recap[0].startswith("Step 6/6 Recap") and "Adding fractions: 55% mastered" in recap[0]
+    assert "You've mastered 0 of 2 topics." not in recap[0]  # no room left for it in the one part
     assert seen[-1].done and _row(rt, student_id).completed_at is not None
-    for r in seen[:-1]:
+    for r in seen:
         rendered = render_sms(r.reply, max_segments=1)
         assert rendered.rest is None and len(rendered.messages) == 1, r.reply.full_text()
 
@@ -153,7 +168,8 @@ def test_kiswahili_over_sms(rt, drive, student_id):
     r = d.say("robo tatu")
     assert _in_order(_flat(r.reply), "Sahihi!", "Hatua 5/6 Jaribio", "Ipi ni sawa na 1/2 + 1/4?")
     r = d.say("b")
-    assert _in_order(_flat(r.reply), "Sahihi!", "Hatua 6/6 Muhtasari", "Jaribio: 1/1.", "Umemudu mada 0 kati ya 2.")
+    assert _in_order(_shown(rt, _with_menu(r.reply)), "Sahihi!", "Hatua 6/6 Muhtasari", "Jaribio: 1/1.",
+                     "Kujumlisha sehemu: umemudu", "Umemudu mada 0 kati ya 2.")
     assert r.done and _row(rt, student_id).completed_at is not None
 
 
