@@ -82,7 +82,7 @@ class ContactLock:
             return self.held
         deadline = time.monotonic() + max(0.0, wait_s)
         delay = 0.01
-        knocked = False
+        knocked = tried_after_knock = False
         while True:
             try:
                 taken = self.redis.set(self.key, self.value, nx=True, px=LOCK_TTL_MS)
@@ -95,6 +95,13 @@ class ContactLock:
                 self.held = True
                 self._floor_value = self.floor() if self.floor else 0  # Redis may have lost its counter
                 return True
+            if knocked and not tried_after_knock:
+                # The holder may have let go between our SET NX and our knock (its release found
+                # no knock then): try once more, now that the knock is there, before leaving.
+                # Without this a caller with wait_s=0 left its row to nobody until the student's
+                # next message (bench.flow: the ~2 s end-to-end tail) or the sweep.
+                tried_after_knock = True
+                continue
             if time.monotonic() >= deadline:
                 return False
             time.sleep(delay)
@@ -130,10 +137,12 @@ class ContactLock:
             return True
         self.held = False
         if self.redis is None:
+            # Let go first, then read the knocks: a caller that knocks after our read would
+            # otherwise find the lock still held on its second try and leave its row to nobody.
+            _local_lock(self.contact_id).release()
             with _local_guard:
                 knocked = self.contact_id in _local_knocks
                 _local_knocks.discard(self.contact_id)
-            _local_lock(self.contact_id).release()
             return knocked
         script = self.runtime.extra("conversation.lock_release", lambda rt: rt.redis.register_script(_RELEASE))
         return int(script(keys=[self.key, self.knock_key], args=[self.value])) != 1

@@ -54,3 +54,29 @@ def test_a_row_whose_committer_gave_up_is_handled_by_the_holder(any_rt):
         statuses = list(s.scalars(select(Message.status).where(
             Message.contact_id == contact_id, Message.direction == Direction.IN.value).order_by(Message.id)))
     assert statuses == [MessageStatus.HANDLED.value] * 2
+
+
+class _ReleaseBeforeKnock:
+    """A Redis client that lets the holder release between the caller's SET NX and its knock."""
+
+    def __init__(self, redis, holder: ContactLock) -> None:
+        self._redis, self._holder = redis, holder
+
+    def set(self, key, *args, **kwargs):
+        if key == self._holder.knock_key and self._holder.held:
+            self._holder.release()  # the holder let go and found no knock
+        return self._redis.set(key, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._redis, name)
+
+
+def test_a_caller_whose_holder_let_go_before_its_knock_takes_the_lock(rt_redis):
+    holder = ContactLock(rt_redis, 902)
+    assert holder.acquire(1.0)
+    caller = ContactLock(rt_redis, 902)
+    caller.redis = _ReleaseBeforeKnock(rt_redis.redis, holder)
+    assert caller.acquire(0.0) is True  # it tried again after knocking: nobody else would take its row
+    assert holder.held is False
+    caller.redis = rt_redis.redis
+    assert caller.release() is True  # its own knock is still there: a look-up, never a stranded row
