@@ -186,6 +186,28 @@ def drained(r: redis.Redis, timeout: float) -> bool:
     return False
 
 
+def settled(db_url: str, timeout: float) -> dict:
+    """Inbound rows still `received` once the queues are empty, and after waiting up to
+    `timeout` s more: rows handled late were in flight; rows left were stranded (the sweep's)."""
+    from sqlalchemy import text
+
+    from core.db import make_engine
+
+    engine = make_engine(db_url, pool_size=1)
+    query = text("SELECT count(*) FROM messages WHERE direction = 'in' AND status = 'received'")
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(query).scalar()
+        left, started = first, time.monotonic()
+        while left and time.monotonic() - started < timeout:
+            time.sleep(1.0)
+            with engine.connect() as conn:
+                left = conn.execute(query).scalar()
+        return {"at_drain": first, "after_wait": left, "waited_s": round(time.monotonic() - started, 1)}
+    finally:
+        engine.dispose()
+
+
 def run(args) -> dict:
     run_id = uuid.uuid4().hex[:6]
     db_url = fresh_database("somo_bench_flow")
@@ -245,6 +267,7 @@ def run(args) -> dict:
         result["chat"]["cpu_share"] = {name: round((cpu - cpu_before.get(name, 0.0)) / wall, 2)
                                        for name, cpu in cpu_seconds(procs).items()}
         result["chat"]["cpu_share"]["wall_s"] = round(wall, 1)
+        result["chat"]["unhandled_after_drain"] = settled(db_url, 60)
         recs = records(mock_port)
         result["chat"]["end_to_end_ms"] = end_to_end(chat.samples, sent, recs, reply_links(db_url), run_id)
         result["chat"]["student_hours"] = max(1, int(args.sms_rate * args.think)) * args.seconds / 3600
