@@ -9,14 +9,13 @@ become unreachable. A skill is mastered at P(known) >= 0.95.
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.memo import Memo
 from core.models import CurriculumPack, CurriculumTopic, Skill, SkillMastery
 
 MASTERED = 0.95
@@ -74,44 +73,31 @@ def is_mastered(p_known: float) -> bool:
     return p_known >= MASTERED
 
 
-PARAMS_TTL_S = 60.0
-_params: dict[tuple[str, str], tuple[float, dict[str, BKTParams]]] = {}  # (db URL, pack) -> (loaded at, params)
-_params_lock = threading.Lock()
+param_memo = Memo(60.0, Skill)  # (db URL, pack) -> {skill: BKTParams}
 
 
 def _pack_params(session: Session, pack_id: str) -> dict[str, BKTParams]:
-    """Every skill's parameters of one pack, read in one statement and kept for PARAMS_TTL_S.
+    """Every skill's parameters of one pack, read in one statement and kept for 60 s.
 
     Skill rows change only when a pack is imported (or an operator edits them): any ORM
-    write of a Skill in this process forgets the cache at once; another process's change is
-    seen within PARAMS_TTL_S. A skill missing from the map uses the defaults.
+    write of a Skill in this process forgets the memo at once; another process's change is
+    seen within the 60 s (`core.memo`). A skill missing from the map uses the defaults.
     """
-    key = (str(session.get_bind().url), pack_id)
-    cached = _params.get(key)
-    if cached is not None and time.monotonic() - cached[0] <= PARAMS_TTL_S:
-        return cached[1]
-    rows = session.execute(
-        select(Skill.skill, Skill.p_init, Skill.p_learn, Skill.p_guess, Skill.p_slip)
-        .join(CurriculumTopic, Skill.topic_id == CurriculumTopic.id)
-        .join(CurriculumPack, CurriculumTopic.pack_id == CurriculumPack.id)
-        .where(CurriculumPack.pack == pack_id)
-    )
-    loaded = {skill: params_from(*values) for skill, *values in rows}
-    with _params_lock:
-        _params[key] = (time.monotonic(), loaded)
-    return loaded
+
+    def load() -> dict[str, BKTParams]:
+        rows = session.execute(
+            select(Skill.skill, Skill.p_init, Skill.p_learn, Skill.p_guess, Skill.p_slip)
+            .join(CurriculumTopic, Skill.topic_id == CurriculumTopic.id)
+            .join(CurriculumPack, CurriculumTopic.pack_id == CurriculumPack.id)
+            .where(CurriculumPack.pack == pack_id)
+        )
+        return {skill: params_from(*values) for skill, *values in rows}
+
+    return param_memo.get(session, pack_id, load)
 
 
 def forget_params() -> None:
-    with _params_lock:
-        _params.clear()
-
-
-@event.listens_for(Skill, "after_insert")
-@event.listens_for(Skill, "after_update")
-@event.listens_for(Skill, "after_delete")
-def _skill_written(_mapper, _connection, _target) -> None:
-    forget_params()
+    param_memo.forget()
 
 
 def skill_params(session: Session, pack_id: str, skill: str) -> BKTParams:

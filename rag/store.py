@@ -7,9 +7,10 @@ import json
 import threading
 import time
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.memo import forget_on_write
 from core.models import CurriculumPack, CurriculumTopic, Skill
 from rag.schema import Pack
 
@@ -23,11 +24,7 @@ def forget_packs() -> None:
         _cache.clear()
 
 
-@event.listens_for(CurriculumPack, "after_insert")
-@event.listens_for(CurriculumPack, "after_update")
-@event.listens_for(CurriculumPack, "after_delete")
-def _pack_written(_mapper, _connection, _target) -> None:
-    forget_packs()
+forget_on_write(forget_packs, CurriculumPack)
 
 
 def checksum(pack: Pack) -> str:

@@ -1,5 +1,5 @@
 """The learner's class from memory: any enrolment write in this process is seen at once,
-another process's within TTL_S."""
+another process's within the memo's TTL."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_a_change_by_another_process_is_seen_after_the_ttl(rt, monkeypatch):
         c.execute(text("INSERT INTO enrolments (student_id, class_id, active, created_at) "
                        "VALUES (:s, :c, true, CURRENT_TIMESTAMP)"), {"s": sid, "c": cid})
     with rt.session() as s:
-        assert enrolled.first_class(s, sid) is None  # within TTL_S: the remembered answer
-    monkeypatch.setattr(enrolled, "TTL_S", 0.0)
+        assert enrolled.first_class(s, sid) is None  # within the TTL: the remembered answer
+    monkeypatch.setattr(enrolled.classes, "ttl_s", 0.0)
     with rt.session() as s:
         assert enrolled.first_class(s, sid) == cid
