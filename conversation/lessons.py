@@ -64,13 +64,21 @@ class LessonRunner:
     def _class_id(self, student: Student) -> int | None:
         return self.turn.class_id(student)
 
+    @staticmethod
+    def _class_paced(st: ConvState, eff: fx.RunMode) -> bool:
+        lesson = st.data.get("class_lesson")
+        return bool(lesson) and lesson.get("pack") == eff.pack and lesson.get("topic") == eff.topic
+
     def _to_menu(self, st: ConvState, student: Student, facts: Facts, note: str) -> Reply:
         check(S.LESSON, S.MENU)
         reply = menus.main_menu(st, facts, self.turn.world(student), note)
         menus.show(st, S.MENU, reply)
         return reply
 
-    def run(self, student: Student, st: ConvState, eff: fx.RunMode, facts: Facts) -> Reply:
+    def run(self, student: Student, st: ConvState, eff: fx.RunMode, facts: Facts, *,
+            class_paced: bool | None = None) -> Reply:
+        """Run the mode for this turn. `class_paced`: a teacher paces this lesson (None: as the
+        state records, a class lesson on this pack and topic)."""
         _ = gettext_for(facts.lang)
         mode, pack = self.lookup(eff.mode), get_pack(self.session, eff.pack)
         if mode is None or pack is None or pack.topic(eff.topic) is None:
@@ -83,7 +91,8 @@ class LessonRunner:
             action, slot = "start", {"pack": eff.pack, "topic": eff.topic, "data": {}}
         ctx = ModeContext(runtime=self.runtime, session=self.session, student=student, lang=facts.lang,
                           channel=facts.channel, pack=pack, topic_id=eff.topic, data=slot["data"], now=clock.now(),
-                          class_id=self._class_id(student))
+                          class_id=self._class_id(student),
+                          class_paced=self._class_paced(st, eff) if class_paced is None else class_paced)
         try:
             with self.session.begin_nested():
                 if action == "start":

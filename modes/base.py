@@ -28,6 +28,7 @@ class ModeContext:
     data: dict[str, Any]  # this mode's persisted state; mutate it in place
     now: datetime
     class_id: int | None = None
+    class_paced: bool = False  # a teacher paces this lesson for the class (LESSON / NEXT): no flowing ahead
 
 
 @dataclass

@@ -20,7 +20,9 @@ MENU_RESERVE = 120
 
 
 def flows(ctx: ModeContext) -> bool:
-    return ctx.channel in SMS_CHANNELS
+    """Over SMS the reading steps flow together, unless a teacher paces the lesson: then the
+    class moves step by step with the teacher's NEXT, as on the other channels."""
+    return ctx.channel in SMS_CHANNELS and not ctx.class_paced
 
 
 def max_parts(ctx: ModeContext) -> int:

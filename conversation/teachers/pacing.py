@@ -127,7 +127,7 @@ def _apply_in(rt: Runtime, session, student_id: int, action: str, broadcast_id: 
             note = _("Your class has moved on. Answer this question to catch up.")
         else:
             eff = RunMode("handle", "teach", b.pack, b.topic, text="1")
-    reply = turn.lessons.run(student, st, eff, facts)
+    reply = turn.lessons.run(student, st, eff, facts, class_paced=True)
     if action == "start" and st.state == S.LESSON:
         st.data["class_lesson"] = {"broadcast_id": b.id, "class_id": b.class_id, "pack": b.pack, "topic": b.topic}
     elif st.state != S.LESSON:

@@ -13,7 +13,6 @@ from core.models import (
     LessonProgress,
     Message,
     SchoolClass,
-    Student,
 )
 from tests import factories
 from tests.conftest import installed_runtime
@@ -114,22 +113,13 @@ def test_a_student_cannot_use_teacher_commands(rt, school):
     assert all("no school tomorrow" not in t for p in school["phones"][1:] for t in _texts_to(rt, p))
 
 
-def _on_whatsapp(rt, phones) -> None:
-    """Class pacing step by step: over SMS a Teach lesson flows its reading steps into one reply
-    with the practice question (see test_a_class_lesson_over_sms_comes_in_fewer_fuller_messages)."""
-    with rt.session() as s:
-        for st in s.scalars(select(Student).join(Contact, Contact.id == Student.contact_id)
-                            .where(Contact.phone.in_(phones))):
-            st.preferred_channel = "whatsapp"
-
-
 def test_lesson_then_next_moves_every_active_student_of_the_class(rt, school):
     teacher = Phone(rt, TEACHER)
-    phones = school["phones"]
-    _on_whatsapp(rt, phones)
+    phones = school["phones"]  # over SMS: a class lesson goes step by step (a student's own one flows)
     assert "Sending to 3 students in 6B." in teacher.send("LESSON 6B fractions-add")
     for phone in phones:
-        assert "Step 1/6" in _last(rt, phone, 0)
+        first = _last(rt, phone, 0)
+        assert "Step 1/6" in first and "Step 2/6" not in first  # the teacher sets the pace, not the flow
     with rt.session() as s:
         steps = s.scalars(select(LessonProgress.step).where(LessonProgress.topic == "fractions-add")).all()
     assert sorted(steps) == [1, 1, 1]
@@ -146,12 +136,16 @@ def test_lesson_then_next_moves_every_active_student_of_the_class(rt, school):
     teacher.send("REPEAT 6B")
     assert "Step 2/6" in _last(rt, phones[1], before[phones[1]])
     assert _last(rt, phones[0], before[phones[0]]) == ""
+    # A student's own NEXT in the class lesson moves one step too, not to the question.
+    before = _sizes(rt, phones)
+    Phone(rt, phones[1]).send("1")
+    own = _last(rt, phones[1], before[phones[1]])
+    assert "Step 3/6" in own and "Step 4/6" not in own
 
 
 def test_next_waits_for_an_unanswered_question_but_skip_does_not(rt, school):
     teacher = Phone(rt, TEACHER)
     pupil = school["phones"][0]
-    _on_whatsapp(rt, school["phones"])
     teacher.send("LESSON 6B fractions-add")
     teacher.send("NEXT 6B")  # explanation
     teacher.send("NEXT 6B")  # example
