@@ -314,8 +314,11 @@ def queue_or_leave(enqueue) -> None:
 
 def handle_ussd(runtime: Runtime, inbound: Inbound) -> str:
     """One USSD step, answered in the request with the stored screen."""
-    with runtime.session() as session:
-        stored = store_inbound(session, inbound)
+    if runtime.engine.dialect.name == "postgresql":
+        stored = _store_one(runtime, inbound)  # one autocommitted statement, as accept_message
+    else:
+        with runtime.session() as session:
+            stored = store_inbound(session, inbound)
     screen = _screen(runtime, stored.message_id) if stored.duplicate else None
     if screen is None:
         screens: dict[int, str] = {}
