@@ -38,10 +38,16 @@ def _parsed(parse, *args):
 
 
 @router.post("/ussd", response_class=PlainTextResponse)
-def ussd(request: Request, body: RawBody, rt: RuntimeDep) -> PlainTextResponse:
+async def ussd(request: Request) -> PlainTextResponse:
+    """Synchronous for the caller: the screen is the answer. Shaped like the SMS route (no
+    dependencies to solve, the body read on the event loop, one threadpool hop)."""
+    body = await raw_body(request)
+    return PlainTextResponse(await run_in_threadpool(_ussd_step, request.app.state.runtime, request, body))
+
+
+def _ussd_step(rt, request: Request, body: bytes) -> str:
     form = _form(rt, request, body)
-    inbound = _parsed(at.parse_ussd, form, rt.settings.default_country)
-    return PlainTextResponse(handle_ussd(rt, inbound))
+    return handle_ussd(rt, _parsed(at.parse_ussd, form, rt.settings.default_country))
 
 
 @router.post("/sms", response_class=PlainTextResponse)
