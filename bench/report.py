@@ -41,6 +41,11 @@ def cost_profile(result: dict) -> dict:
     return out
 
 
+def _over(les: dict) -> str:
+    bound = les.get("lower_bound_per_lesson") or 0
+    return f"{(les['segments_per_lesson'] / bound - 1) * 100:+.1f} %" if bound else ""
+
+
 def _row(cells) -> str:
     return "| " + " | ".join("" if c is None else str(c) for c in cells) + " |"
 
@@ -95,10 +100,11 @@ def markdown(result: dict) -> str:
         lines += ["", "No reply of their own: " + "; ".join(f"{why} ({n})" for why, n in sorted(reasons.items())) + "."]
     les = result["lessons"]
     lines += ["", "## SMS per finished Teach lesson", "",
-              _row(["lessons finished", "SMS", "segments", "lower bound (chars/153)", "per-message bound",
-                    "UCS-2 share"]), _row(["---"] * 6),
-              _row([f"{les['completed']}/{les['students']}", les["sms_per_lesson"], les["segments_per_lesson"],
-                    les["lower_bound_per_lesson"], les["per_message_bound_per_lesson"], les["ucs2_share"]])]
+              _row(["lessons finished", "replies sent by the student", "SMS", "segments", "lower bound (chars/153)",
+                    "segments over the bound", "per-message bound", "UCS-2 share"]), _row(["---"] * 8),
+              _row([f"{les['completed']}/{les['students']}", les.get("replies_per_lesson"), les["sms_per_lesson"],
+                    les["segments_per_lesson"], les["lower_bound_per_lesson"], _over(les),
+                    les["per_message_bound_per_lesson"], les["ucs2_share"]])]
     chat = result["chat"]
     tokens = chat["llm_tokens"]
     lines += ["", "LLM tokens per student-hour: "
