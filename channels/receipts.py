@@ -22,6 +22,8 @@ from core.phone import mask
 
 log = logging.getLogger("somo.channels.receipts")
 
+EARLY = "status_early"  # provider_events kind: a receipt came for a provider id we did not know yet
+
 RANK = {
     MessageStatus.QUEUED.value: 0, MessageStatus.RETRYING.value: 1, MessageStatus.SENDING.value: 2,
     MessageStatus.SENT.value: 3, MessageStatus.FAILED.value: 4, MessageStatus.DELIVERED.value: 5,
@@ -52,7 +54,12 @@ def apply_status(session: Session, provider: str, update: StatusUpdate, payload:
         )
     )
     if row is None:
+        # The receipt beat the send's own answer (or names a message we never sent): leave a
+        # marker under the exact provider id, so the send's success write finds it with one
+        # index look-up instead of scanning every status event (`replay_early_receipts`).
         log.info("receipt for an unknown message", extra={"provider": provider, "id": update.provider_message_id})
+        if update.provider_message_id:
+            record_event(session, provider, EARLY, update.provider_message_id, {})
         return None
     _advance(row, update)
     if update.opted_out:
@@ -71,8 +78,18 @@ def _advance(row: Message, update: StatusUpdate) -> None:
 
 
 def replay_early_receipts(session: Session, row: Message) -> None:
-    """A receipt can beat the send's own answer: apply any already recorded for this row."""
+    """A receipt can beat the send's own answer: apply any already recorded for this row.
+
+    Runs on every successful send: an equality look-up of the marker `apply_status` leaves
+    (the unique index answers it); only a marked id scans its status events by prefix,
+    which no index serves, so it must not run for every send as provider_events grows.
+    """
     if not row.provider_message_id:
+        return
+    marked = session.scalar(select(ProviderEvent.id).where(
+        ProviderEvent.provider == row.provider, ProviderEvent.kind == EARLY,
+        ProviderEvent.dedupe_key == row.provider_message_id[:200]))
+    if marked is None:
         return
     events = session.scalars(
         select(ProviderEvent).where(
