@@ -31,10 +31,10 @@ from urllib.parse import urlencode
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import create_engine, text
+
+from bench.stack import drop_database, free_port, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_WEBHOOKS_REDIS_URL", "redis://127.0.0.1:6379/14")
 TOKEN = "bench-token"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -79,33 +79,6 @@ def make_bare_app():
         return PlainTextResponse("CON Welcome\n1. Learn" if form.get("sessionId") else "END ?")
 
     return ServerTiming(app)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fresh_database() -> str:
-    name = f"somo_bench_wh_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    from core.migrate import upgrade
-
-    upgrade(url)
-    return url
-
-
-def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def start_server(factory: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
@@ -223,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     args.sessions = max(1, int(args.rate * args.think))
-    db_url = fresh_database()
+    db_url = fresh_database("somo_bench_wh")
     import redis
 
     redis.Redis.from_url(REDIS).flushdb()
