@@ -115,6 +115,35 @@ def group_pids(proc: subprocess.Popen) -> list[int]:
     return pids
 
 
+def cpu_seconds_of(pids: list[int]) -> float:
+    """User + system CPU seconds of these live processes (/proc stat); gone ones count 0."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def postgres_backends(database: str) -> list[int]:
+    """The PostgreSQL backends serving `database` (their title names it: "postgres: [cluster:] user db ...")."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        words = title.split()
+        if words[:1] == ["postgres:"] and database in words[2:4]:
+            pids.append(int(entry.name))
+    return pids
+
+
 def peak_rss_mb(pid: int) -> float | None:
     """VmHWM (peak resident set) of a live process, in MB."""
     try:

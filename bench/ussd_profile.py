@@ -44,8 +44,10 @@ class Counts:
     def __init__(self, engine, redis) -> None:
         self.sql: Counter[str] = Counter()
         self.redis: Counter[str] = Counter()
+        self.checkouts = 0
         self.trace = False
         event.listen(engine, "before_cursor_execute", self._on_sql)
+        event.listen(engine.pool, "checkout", self._on_checkout)
         original = redis.execute_command
 
         def counted(*args, **kwargs):
@@ -62,6 +64,9 @@ class Counts:
 
         pipeline_cls.execute = counted_exec
 
+    def _on_checkout(self, *_args) -> None:
+        self.checkouts += 1
+
     def _on_sql(self, conn, cursor, statement, params, context, executemany) -> None:
         self.sql[statement.split(None, 1)[0].upper()] += 1
         if self.trace:
@@ -71,6 +76,7 @@ class Counts:
     def step(self):
         self.sql.clear()
         self.redis.clear()
+        self.checkouts = 0
         yield
 
 
@@ -110,7 +116,7 @@ def run(students: int, profile_path: str | None, trace: bool = False) -> dict:
                         cpu = (time.process_time() - c0) * 1000
                         per_step.append({"student": i, "ms": ms, "cpu_ms": cpu, "sql": sum(counts.sql.values()),
                                          "sql_by_verb": dict(counts.sql), "redis": sum(counts.redis.values()),
-                                         "redis_by_cmd": dict(counts.redis), "screen": screen[:40]})
+                                         "redis_by_cmd": dict(counts.redis), "checkouts": counts.checkouts, "screen": screen[:40]})
         if profiler is not None:
             profiler.stop()
             with open(profile_path, "w") as fh:
@@ -124,6 +130,7 @@ def run(students: int, profile_path: str | None, trace: bool = False) -> dict:
             "sql_per_step_mean": round(statistics.fmean(s["sql"] for s in steady), 2),
             "sql_per_step_max": max(s["sql"] for s in steady),
             "redis_per_step_mean": round(statistics.fmean(s["redis"] for s in steady), 2),
+            "pool_checkouts_per_step_mean": round(statistics.fmean(s["checkouts"] for s in steady), 2),
             "example_steps": [{k: s[k] for k in ("ms", "sql_by_verb", "redis_by_cmd", "screen")}
                               for s in per_step if s["student"] == 1],
         }
@@ -147,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{s['ms']:7.2f} ms  sql {s['sql_by_verb']}  redis {s['redis_by_cmd']}  {s['screen']!r}")
     print(f"USSD step: p50 {result['ms_p50']} ms, p95 {result['ms_p95']} ms, CPU {result['cpu_ms_mean']} ms (this process), "
           f"{result['sql_per_step_mean']} SQL statements (max {result['sql_per_step_max']}), "
-          f"{result['redis_per_step_mean']} Redis commands per step; admin db {PG_ADMIN.rsplit('/', 1)[0]}")
+          f"{result['redis_per_step_mean']} Redis commands, {result['pool_checkouts_per_step_mean']} pool checkouts "
+          f"(each a ping round trip with pre-ping) per step; admin db {PG_ADMIN.rsplit('/', 1)[0]}")
     print(json.dumps(result))
     return 0
 

@@ -27,7 +27,8 @@ from pathlib import Path
 import redis
 
 from bench import loadgen, scenario
-from bench.stack import ROOT, drop_database, free_port, fresh_database, start, start_uvicorn, stop
+from bench.stack import (ROOT, cpu_seconds_of, drop_database, free_port, fresh_database, group_pids,
+                         postgres_backends, start, start_uvicorn, stop)
 
 REDIS = os.environ.get("BENCH_SWEEP_REDIS_URL", "redis://127.0.0.1:6379/10")
 AIM_P99_MS = 50.0
@@ -39,15 +40,24 @@ def _env(db_url: str, data_dir: str) -> dict[str, str]:
                 AT_USERNAME="bench", RATE_LIMIT_PER_MINUTE="60")
 
 
-def one_rate(port: int, rate: float, seconds: float, think: float) -> dict:
+def one_rate(port: int, rate: float, seconds: float, think: float, api=None, database: str = "") -> dict:
     run = uuid.uuid4().hex[:6]
     students = max(1, int(rate * think))
+    api_pids = group_pids(api) if api is not None else []
+    api_cpu = cpu_seconds_of(api_pids)
+    pg_cpu = {pid: cpu_seconds_of([pid]) for pid in postgres_backends(database)} if database else {}
     res = asyncio.run(loadgen.open_loop(port, scenario.ussd_request(run, students), rate=rate, seconds=seconds))
+    done = max(1, len(res.samples))
+    # CPU per screen: the API workers', and PostgreSQL's (the backends serving the scratch
+    # database; one that opened during the run counts whole, one that closed counts nothing).
+    pg_now = sum(cpu_seconds_of([pid]) - pg_cpu.get(pid, 0.0) for pid in postgres_backends(database)) if database else 0
+    cpu = {"api_cpu_ms_per_screen": round((cpu_seconds_of(api_pids) - api_cpu) * 1000 / done, 2),
+           "pg_cpu_ms_per_screen": round(pg_now * 1000 / done, 2)} if api_pids else {}
     server = [s.server_ms for s in res.samples if s.server_ms is not None]
     ok = sum(1 for s in res.samples if s.status == 200)
     return {"offered_per_s": rate, "completed_per_s": round(len(res.samples) / res.elapsed_s, 1) if res.elapsed_s else 0,
             "ok": ok, "errors": res.errors, "generator_max_lag_ms": round(res.max_lag_ms, 1),
-            **{f"server_{p}_ms": loadgen.pct(server, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}}
+            **{f"server_{p}_ms": loadgen.pct(server, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}, **cpu}
 
 
 def run(rates: list[float], seconds: float, think: float, api_workers: int) -> dict:
@@ -70,7 +80,7 @@ def run(rates: list[float], seconds: float, think: float, api_workers: int) -> d
         one_rate(port, 20, 3, think)  # warm-up: imports, pools, prepared statements
         misses = 0
         for rate in rates:
-            result = one_rate(port, rate, seconds, think)
+            result = one_rate(port, rate, seconds, think, api, db_url.rsplit("/", 1)[1])
             result["load_average"] = os.getloadavg()[0]
             result["p99_under_aim"] = result["server_p99_ms"] is not None and result["server_p99_ms"] < AIM_P99_MS
             out["rates"].append(result)

@@ -12,7 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.settings import Settings, get_settings, normalise_db_url
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = None) -> Engine:
+    """An engine for `url`. PostgreSQL: a pool of `pool_size` kept connections plus at most
+    `max_overflow` (default: `pool_size`) opened for a burst and closed when returned, which
+    costs PostgreSQL a new backend each time, so size the pool to the process's concurrency
+    (DB_POOL_SIZE, DB_MAX_OVERFLOW)."""
     url = normalise_db_url(url)
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
@@ -31,7 +35,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800)
+    overflow = pool_size if max_overflow is None else max_overflow
+    return create_engine(url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True, pool_recycle=1800)
 
 
 @lru_cache

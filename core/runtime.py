@@ -73,7 +73,7 @@ def make_redis(url: str):
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
     settings = settings or get_settings()
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     redis = make_redis(settings.redis_url) if settings.redis_url else None
     return Runtime(
         settings=settings, engine=engine, redis=redis, queue=make_queue(redis), sessions=session_factory(engine)

@@ -82,8 +82,11 @@ class Settings(BaseSettings):
     # Privacy: message text (and typed answers) older than this is blanked; rows and counts stay. 0 = keep.
     message_retention_days: int = 365
 
-    # Privacy.
-    message_retention_days: int = 365
+    # Process tuning (see docs/performance.md): the garbage collector of the API and rq worker
+    # processes ("off" or "gen0,gen1,gen2"), and the database pool of each process.
+    gc_thresholds: str = "10000,20,100"
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=5, ge=0)
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -92,6 +95,14 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, v: str) -> str:
         return v.rstrip("/")
+
+    @field_validator("gc_thresholds")
+    @classmethod
+    def _gc_thresholds(cls, v: str) -> str:
+        from core.gctune import parse
+
+        parse(v)  # raises with what is wrong
+        return v
 
     @property
     def is_production(self) -> bool:

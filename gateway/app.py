@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from core import gctune
 from core.runtime import Runtime, get_runtime, set_runtime
 from gateway import health, webhooks_africastalking, webhooks_console, webhooks_twilio, webhooks_whatsapp
 from gateway.errors import AppError
@@ -22,8 +24,16 @@ log = logging.getLogger("somo.gateway")
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     if runtime is not None:
         set_runtime(runtime)
-    app = FastAPI(title="Somo", version="0.1.0", docs_url="/docs", redoc_url=None)
-    app.state.runtime = runtime or get_runtime()
+    rt = runtime or get_runtime()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        # Serving from here on: what start-up built is frozen out of the collector's walks.
+        gctune.tune(rt.settings.gc_thresholds, where="api")
+        yield
+
+    app = FastAPI(title="Somo", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=lifespan)
+    app.state.runtime = rt
 
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:

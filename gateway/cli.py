@@ -77,6 +77,11 @@ def cmd_worker(args) -> int:
         rt.queue.enqueue("core.retention.purge_and_reschedule", queue="low",
                          job_id=f"retention-{clock.now():%Y%m%d}")
     worker = ObservedWorker(queues, connection=rt.redis)
+    import channels.jobs  # noqa: F401 - the job modules, imported before the start-up heap is frozen
+    import gateway.jobs  # noqa: F401
+    from core import gctune
+
+    gctune.tune(rt.settings.gc_thresholds, where="worker")
     worker.work(with_scheduler=not args.no_scheduler, burst=args.burst, logging_level="WARNING")
     return 0
 

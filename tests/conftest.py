@@ -95,6 +95,9 @@ def _clean(runtime: Runtime) -> None:
 
 
 def make_runtime(db_url: str, redis_url: str | None = None, tmp_path=None, **overrides) -> Runtime:
+    # A test process starts many apps: freezing its heap at each start would keep every
+    # earlier test's garbage cycles for good. tests/core/test_gctune.py turns it on.
+    overrides.setdefault("gc_thresholds", "off")
     settings = Settings(
         _env_file=None, database_url=db_url, redis_url=redis_url or "", somo_data_dir=tmp_path or ".somo-data",
         **overrides,
