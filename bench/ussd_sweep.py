@@ -45,6 +45,7 @@ def one_rate(port: int, rate: float, seconds: float, think: float, api=None, dat
     students = max(1, int(rate * think))
     api_pids = group_pids(api) if api is not None else []
     api_cpu = cpu_seconds_of(api_pids)
+    per_worker = {pid: cpu_seconds_of([pid]) for pid in api_pids}
     pg_cpu = {pid: cpu_seconds_of([pid]) for pid in postgres_backends(database)} if database else {}
     res = asyncio.run(loadgen.open_loop(port, scenario.ussd_request(run, students), rate=rate, seconds=seconds))
     done = max(1, len(res.samples))
@@ -52,7 +53,11 @@ def one_rate(port: int, rate: float, seconds: float, think: float, api=None, dat
     # database; one that opened during the run counts whole, one that closed counts nothing).
     pg_now = sum(cpu_seconds_of([pid]) - pg_cpu.get(pid, 0.0) for pid in postgres_backends(database)) if database else 0
     cpu = {"api_cpu_ms_per_screen": round((cpu_seconds_of(api_pids) - api_cpu) * 1000 / done, 2),
-           "pg_cpu_ms_per_screen": round(pg_now * 1000 / done, 2)} if api_pids else {}
+           "pg_cpu_ms_per_screen": round(pg_now * 1000 / done, 2),
+           # each API worker's share of one core over the run: one GIL each, so a worker near 1.0
+           # is saturated whatever the others do
+           "api_worker_core_share": sorted((round((cpu_seconds_of([pid]) - before) / max(res.elapsed_s, 1e-9), 2)
+                                            for pid, before in per_worker.items()), reverse=True)} if api_pids else {}
     server = [s.server_ms for s in res.samples if s.server_ms is not None]
     ok = sum(1 for s in res.samples if s.status == 200)
     return {"offered_per_s": rate, "completed_per_s": round(len(res.samples) / res.elapsed_s, 1) if res.elapsed_s else 0,

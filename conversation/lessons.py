@@ -9,7 +9,6 @@ A mode that fails is rolled back to a savepoint and the student is sent to the m
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 from conversation import effects as fx
 from conversation import menus
 from conversation.states import S, check
-from conversation.store import ConvState, after_commit
+from conversation.store import ConvState, after_commit, copy_data
 from conversation.text import gettext_for
 from conversation.world import MODE_NAMES, Facts
 from core import clock
@@ -85,7 +84,7 @@ class LessonRunner:
             st.data.pop("last", None)
             return self._to_menu(st, student, facts, _("That lesson is not available now."))
         slots = st.data.setdefault("modes", {})
-        slot = copy.deepcopy(slots.get(eff.mode))  # the mode mutates a copy: a failure leaves no trace
+        slot = copy_data(slots.get(eff.mode))  # the mode mutates a copy: a failure leaves no trace
         action = eff.action
         if action == "start" or not (slot and slot.get("pack") == eff.pack and slot.get("topic") == eff.topic):
             action, slot = "start", {"pack": eff.pack, "topic": eff.topic, "data": {}}

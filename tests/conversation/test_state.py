@@ -144,3 +144,25 @@ def test_without_redis_the_database_copy_alone_serves(rt):
     assert "Step 4/6" in phone.screens[-1] and "Step 5/6" in phone.send("3/4")
     with rt.session() as s:
         assert s.get(ConversationState, phone.student().id).state == "lesson"
+
+
+def test_copy_and_json_carry_every_field_and_share_nothing_mutable():
+    from dataclasses import fields
+    from datetime import datetime
+
+    data = {"modes": {"teach": {"pack": "ke", "data": {"step": 2, "seen": [1, [2, 3]], "pair": (4, 5)}}},
+            "rest": {"sms": "more"}, "n": 1.5, "ok": True, "none": None}
+    st = ConvState(student_id=7, state="lesson", mode="teach", pack="ke", topic="t1", step=3, data=data, version=9,
+                   updated_at=datetime(2026, 11, 22, 8, 0))
+    twin = st.copy()
+    assert {f.name: getattr(twin, f.name) for f in fields(ConvState)} == {f.name: getattr(st, f.name)
+                                                                           for f in fields(ConvState)}
+    twin.data["modes"]["teach"]["data"]["seen"][1].append(99)
+    twin.data["rest"]["sms"] = "changed"
+    assert st.data["modes"]["teach"]["data"]["seen"] == [1, [2, 3]] and st.data["rest"]["sms"] == "more"
+    assert twin.data["modes"]["teach"]["data"]["pair"] == (4, 5)  # not JSON-shaped: still deep-copied as it was
+    back = ConvState.from_json(st.to_json())
+    assert set(json.loads(st.to_json())) == {f.name for f in fields(ConvState)}
+    assert (back.student_id, back.state, back.mode, back.pack, back.topic, back.step, back.version, back.updated_at) == (
+        7, "lesson", "teach", "ke", "t1", 3, 9, datetime(2026, 11, 22, 8, 0))
+    assert back.data["modes"]["teach"]["data"]["seen"] == [1, [2, 3]]
