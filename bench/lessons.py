@@ -7,6 +7,10 @@ The lesson's SMS are the outbound rows from choosing Teach to the end: their seg
 against the lower bound (characters / 153), how many went out as UCS-2, and how many
 messages the student had to send (choosing Teach included).
 
+`--pack` picks the sample pack: students get a number of the pack's country and alternate
+over the pack's languages (Kenya en/sw; the Ugandan and Zambian packs are English only).
+`--verbose` prints each reply's SMS parts and their lengths: where a lesson's segments go.
+
 `bench.flow` (phase 4) runs `run_lessons` over Africa's Talking against a real stack;
 `python -m bench.lessons` runs the same lessons in-process through the console channel
 rendered as SMS (SQLite, no Redis), for a quick before/after of the lesson design.
@@ -31,6 +35,7 @@ from channels.sms import count_segments, encoding_of
 from rag.schema import TEACH_STEPS
 
 ONBOARD = {"en": ["Hi", "1", "Amina", "SKIP", "1"], "sw": ["Habari", "2", "Baraka", "SKIP", "1"]}
+PHONE_PREFIX = {"KE": "+2547556", "UG": "+2567756", "ZM": "+2609756"}  # + 3 digits of student, 2 of topic
 TO_TEACH = ["1", "1", "1"]  # subject, topic, Teach
 MAX_MESSAGES = 60
 KEYS = ("inbound", "sms", "segments", "chars", "lower_bound", "per_message_bound", "ucs2")
@@ -152,7 +157,16 @@ def run_lessons(port: int, db_url: str, students: int, run: str) -> dict:
 
 
 # -- in-process -------------------------------------------------------------------------------
-def _local_lesson(rt, phone: str, lang: str, topic: int) -> tuple[dict, list[str]]:
+def onboarding(country: str, lang: str) -> list[str]:
+    """What a student of `country` sends to sign up in `lang` (its number among the languages offered)."""
+    from conversation.text import offered_languages
+
+    if country == "KE" and lang in ONBOARD:
+        return ONBOARD[lang]
+    return ["Hi", str(offered_languages(country).index(lang) + 1), "Amina", "SKIP", "1"]
+
+
+def _local_lesson(rt, phone: str, lang: str, topic: int, country: str = "KE") -> tuple[dict, list[str]]:
     from core import clock
     from core.messages import Inbound
     from gateway.pipeline import handle_console
@@ -162,7 +176,7 @@ def _local_lesson(rt, phone: str, lang: str, topic: int) -> tuple[dict, list[str
                           sender=phone, recipient="console", text=body, received_at=clock.now())
         return handle_console(rt, inbound)
 
-    for body in ONBOARD[lang] + ["1", str(topic)]:
+    for body in onboarding(country, lang) + ["1", str(topic)]:
         send(body)
     cost = {"sql": 0, "cpu_ms": 0.0}
 
@@ -210,12 +224,16 @@ def run_local(students: int, topics: list[int], pack_path: Path, max_segments: i
     """Lessons in-process over the console channel rendered as SMS (SQLite, inline jobs)."""
     import yaml
 
+    from conversation.text import offered_languages
     from core.migrate import upgrade
     from core.runtime import build_runtime, set_runtime
     from core.settings import Settings
     from rag.schema import Pack
     from rag.store import save_pack
 
+    meta = yaml.safe_load(pack_path.read_text(encoding="utf-8"))
+    country = meta.get("country", "KE")
+    langs = [x for x in meta.get("languages") or ["en"] if x in offered_languages(country)] or ["en"]
     tmp = Path(tempfile.mkdtemp(prefix="somo-lessons-"))
     url = f"sqlite:///{tmp / 'lessons.db'}"
     upgrade(url)
@@ -226,11 +244,12 @@ def run_local(students: int, topics: list[int], pack_path: Path, max_segments: i
     lessons, transcripts = [], []
     try:
         with rt.session() as s:
-            save_pack(s, Pack.model_validate(yaml.safe_load(pack_path.read_text(encoding="utf-8"))))
+            save_pack(s, Pack.model_validate(meta))
         for n in range(students):
             for topic in topics:
-                lang = ("en", "sw")[n % 2]
-                result, transcript = _local_lesson(rt, f"+2547556{n:03d}{topic:02d}", lang, topic)
+                lang = langs[n % len(langs)]
+                phone = f"{PHONE_PREFIX.get(country, PHONE_PREFIX['KE'])}{n:03d}{topic:02d}"
+                result, transcript = _local_lesson(rt, phone, lang, topic, country)
                 lessons.append({**result, "topic": topic})
                 transcripts.append(transcript)
     finally:
@@ -244,18 +263,37 @@ def run_local(students: int, topics: list[int], pack_path: Path, max_segments: i
     return out
 
 
+def replies_in_parts(lesson: dict, transcript: list[str]) -> str:
+    """One line per lesson: each message the student sent, then the lengths of the SMS parts of
+    its reply; a reply's last part shows how much of a segment it left unused."""
+    replies: list[tuple[str, list[int]]] = []
+    for line in transcript:
+        if line.startswith("> "):
+            replies.append((line[2:], []))
+        else:
+            replies[-1][1].append(len(line))
+    shown = "  ".join(f"{body!r}: {'+'.join(map(str, parts))}" for body, parts in replies)
+    return (f"topic {lesson['topic']} {lesson['lang']}: {lesson['sms']} SMS, {lesson['chars']} chars "
+            f"(/153 = {lesson['chars'] / 153:.2f}): {shown}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.lessons", description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=2, help="students per topic, en/sw alternately")
+    parser.add_argument("--students", type=int, default=2, help="students per topic, alternating over the pack's languages")
     parser.add_argument("--topics", default="1", help="topic numbers of the pack's menu, e.g. 1,2,3,4")
     parser.add_argument("--pack", default=str(Path(__file__).resolve().parents[1] / "rag/samples/ke-cbc-g6-math.yaml"))
     parser.add_argument("--max-segments", type=int, default=None, help="SMS parts per reply (default: Settings)")
     parser.add_argument("--show", action="store_true", help="print every lesson's transcript")
+    parser.add_argument("--verbose", action="store_true", help="print each reply's SMS parts and their lengths")
     args = parser.parse_args(argv)
     res = run_local(args.students, [int(t) for t in args.topics.split(",")], Path(args.pack), args.max_segments)
     if args.show:
         for transcript in res["transcripts"]:
             print("\n".join(transcript), end="\n\n")
+    if args.verbose:
+        for lesson, transcript in zip(res["lessons"], res["transcripts"], strict=True):
+            print(replies_in_parts(lesson, transcript))
+        print()
     print("| lesson | lang | replies sent | SMS | segments | chars/153 | per-message bound | UCS-2 | SQL | CPU ms |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for x in res["lessons"]:
