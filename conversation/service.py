@@ -22,6 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from conversation import engine, limits
+from conversation.lessons import FAILED, REDO, ModeFailed
 from conversation.lock import ContactLock
 from conversation.store import FENCE, StaleState, run_after_commit, update_data
 from conversation.text import gettext_for
@@ -137,12 +138,15 @@ def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLoc
     """
     out: list[int] = []
     more = True
+    failed: tuple[int, tuple[str, str, str]] | None = None  # (row id, mode key) to redo without the mode
     while more:
         try:
             with runtime.session() as session:
+                session.info[REDO] = contact_id
                 row, floor, more = _pending_with_floor(session, contact_id)
                 if row is None:
                     return out
+                row_id = row.id  # readable after a rollback expires the row
                 token = lock.token(floor)
                 if token is None:
                     log.warning("contact %s: the lock expired; leaving the rest to its new holder", contact_id)
@@ -150,12 +154,27 @@ def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLoc
                     return out
                 if token:
                     session.info[FENCE] = token
+                if failed is not None and failed[0] == row_id:
+                    session.info[FAILED] = failed[1]
                 reply = engine.handle(runtime, session, inbound_from_row(row), contact_id=contact_id)
                 contact = session.get(Contact, contact_id)
                 if contact is not None and contact.active_student_id:
                     row.student_id = contact.active_student_id
                 ids = deliver(session, row, reply) if reply is not None else []
                 row.status = MessageStatus.HANDLED.value
+        except ModeFailed as exc:
+            # Rolled back whole (no savepoint): redo the message with the mode skipped, which
+            # answers with the menu and an apology, as a savepoint's rollback would have.
+            if failed is None or failed[0] != row_id:
+                failed, more = (row_id, exc.key), True
+                continue
+            log.error("contact %s: message %s failed again in its redo", contact_id, row_id)
+            apology = _give_up(runtime, contact_id, deliver, exc)
+            if apology is None:
+                return out
+            out.extend(apology)
+            more = True
+            continue
         except StaleState:
             log.warning("contact %s: a newer worker wrote this state; leaving the rest to it", contact_id)
             return out

@@ -86,6 +86,30 @@ def test_a_failing_mode_is_rolled_back_and_the_student_lands_on_the_menu(rt):
         assert s.scalar(select(func.count()).select_from(PracticeAttempt)) == 0
 
 
+def test_a_lesson_step_takes_no_savepoint_and_a_failure_redoes_only_its_own_message(rt):
+    """The unit of work of one message is redone whole when its mode fails (no SAVEPOINT per
+    step); the student's next message runs the mode again as usual."""
+    from sqlalchemy import event
+
+    load_pack(rt)
+    phone = into_menu(rt, "+254700111466")
+    phone.send("1"), phone.send("1")
+    statements: list[str] = []
+    event.listen(rt.engine, "before_cursor_execute", lambda *a: statements.append(a[2].split(None, 1)[0].upper()))
+    phone.send("1")  # the lesson starts: progress and the state are written
+    assert "SAVEPOINT" not in statements and "RELEASE" not in statements
+    assert phone.state().state == "lesson"
+
+    rt.extras[MODES_EXTRA] = {"teach": Exploding()}
+    reply = phone.send("1")
+    assert "Sorry, something went wrong in this lesson." in reply and phone.state().state == "menu"
+    with rt.session() as s:
+        assert s.scalar(select(func.count()).select_from(PracticeAttempt)) == 0  # the first try's row is gone
+    rt.extras[MODES_EXTRA] = {"teach": Quick()}
+    replies = [phone.send("1") for _ in range(4)]  # back through the menu into the lesson
+    assert any(r.startswith("All done in one step.") for r in replies), replies  # the mode runs again
+
+
 def test_a_finished_mode_returns_to_the_menu_with_its_last_words(rt):
     load_pack(rt)
     rt.extras[MODES_EXTRA] = {"teach": Quick()}
