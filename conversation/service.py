@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import Interval, bindparam, func, literal, select
+from sqlalchemy import Interval, bindparam, func, literal, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, load_only
+from sqlalchemy.orm.attributes import set_committed_value
 
 from conversation import engine, limits
 from conversation.lessons import FAILED, REDO, ModeFailed
@@ -27,6 +28,7 @@ from conversation.lock import ContactLock
 from conversation.store import FENCE, StaleState, run_after_commit, update_data
 from conversation.text import gettext_for
 from core.messages import Inbound, Reply
+from core import clock
 from core.models import Contact, ConversationState, Direction, Message, MessageStatus, Student
 from core.runtime import Runtime
 
@@ -62,6 +64,13 @@ _PENDING = (
     .limit(1)
 )
 _Learner = aliased(Student)
+# The inbound row's columns a turn and its reply read (half of them: the send-side columns
+# are not needed to answer it, and each loaded column costs the driver and the ORM).
+_INBOUND_COLUMNS = load_only(
+    Message.id, Message.direction, Message.channel, Message.provider, Message.provider_message_id,
+    Message.contact_id, Message.student_id, Message.phone, Message.service_number, Message.text, Message.status,
+    Message.ussd_session_id, Message.payload, Message.created_at,
+)
 _PENDING_WITH_FLOOR = (
     select(Message, select(func.coalesce(func.max(ConversationState.version), 0))
            .join(Student, Student.id == ConversationState.student_id)
@@ -69,6 +78,7 @@ _PENDING_WITH_FLOOR = (
            Contact, _Learner)
     .join(Contact, Contact.id == Message.contact_id)
     .outerjoin(_Learner, _Learner.id == Contact.active_student_id)
+    .options(_INBOUND_COLUMNS)
     .where(Message.contact_id == bindparam("contact_id"), Message.direction == Direction.IN.value,
            Message.status == MessageStatus.RECEIVED.value)
     .order_by(Message.id)
@@ -102,6 +112,21 @@ def _pending_with_floor(session: Session, contact_id: int) -> tuple[Message | No
     if postgres:
         limits.prefetch(session, row.phone, row.created_at, int(rows[0][4]), rows[0][5])
     return row, int(rows[0][1] or 0), len(rows) > 1
+
+
+# Built once: the handled row's status and learner, a Core UPDATE (the ORM's flush of the
+# dirty row cost more CPU than the statement on every message).
+_HANDLED = (
+    update(Message.__table__)
+    .where(Message.__table__.c.id == bindparam("mid"))
+    .values(status=MessageStatus.HANDLED.value, student_id=bindparam("sid"), updated_at=bindparam("now"))
+)
+
+
+def _mark_handled(session: Session, row: Message, student_id: int | None) -> None:
+    session.execute(_HANDLED, {"mid": row.id, "sid": student_id, "now": clock.now()})
+    set_committed_value(row, "status", MessageStatus.HANDLED.value)  # as written, not dirty
+    set_committed_value(row, "student_id", student_id)
 
 
 def has_pending(runtime: Runtime, contact_id: int) -> bool:
@@ -158,10 +183,11 @@ def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLoc
                     session.info[FAILED] = failed[1]
                 reply = engine.handle(runtime, session, inbound_from_row(row), contact_id=contact_id)
                 contact = session.get(Contact, contact_id)
-                if contact is not None and contact.active_student_id:
-                    row.student_id = contact.active_student_id
+                student_id = contact.active_student_id if contact is not None and contact.active_student_id \
+                    else row.student_id
+                set_committed_value(row, "student_id", student_id)  # the reply rows take it (deliver)
                 ids = deliver(session, row, reply) if reply is not None else []
-                row.status = MessageStatus.HANDLED.value
+                _mark_handled(session, row, student_id)
         except ModeFailed as exc:
             # Rolled back whole (no savepoint): redo the message with the mode skipped, which
             # answers with the menu and an apology, as a savepoint's rollback would have.
