@@ -23,6 +23,16 @@ log = logging.getLogger("somo.conversation")
 
 LOCK_TTL_MS = 60_000  # longer than any one message takes (the USSD path has no slow calls)
 
+# Take the lock and draw the first fencing token, or knock: one round trip either way. The
+# knock is atomic with the failed attempt, so a holder's release (which reads and clears the
+# knock) either came before it (and the SET NX here succeeds) or sees it.
+_ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then
+  return redis.call('INCR', KEYS[2])
+end
+redis.call('SET', KEYS[3], '1', 'PX', tonumber(ARGV[2]))
+return 0
+"""
 # Release, and say whether anyone knocked while we held it: 1 = released, nobody waited;
 # 2 = released and someone knocked; 0 = the lock was no longer ours.
 _RELEASE = """
@@ -67,6 +77,7 @@ class ContactLock:
         self.value = uuid.uuid4().hex
         self.floor = floor  # the newest state version in the database: tokens must exceed it
         self._floor_value = 0
+        self._drawn: int | None = None
         self.held = False
 
     def acquire(self, wait_s: float) -> bool:
@@ -82,26 +93,17 @@ class ContactLock:
             return self.held
         deadline = time.monotonic() + max(0.0, wait_s)
         delay = 0.01
-        knocked = tried_after_knock = False
+        script = self.runtime.extra("conversation.lock_acquire", lambda rt: rt.redis.register_script(_ACQUIRE))
         while True:
             try:
-                taken = self.redis.set(self.key, self.value, nx=True, px=LOCK_TTL_MS)
-                if not taken and not knocked:
-                    self.redis.set(self.knock_key, 1, px=LOCK_TTL_MS)
-                    knocked = True
+                drawn = int(script(keys=[self.key, self.fence_key, self.knock_key], args=[self.value, LOCK_TTL_MS]))
             except RedisError:
                 return self._acquire_locally(wait_s)
-            if taken:
+            if drawn > 0:
                 self.held = True
+                self._drawn = drawn  # the first unit of work's token, if it beats the floor (see token)
                 self._floor_value = self.floor() if self.floor else 0  # Redis may have lost its counter
                 return True
-            if knocked and not tried_after_knock:
-                # The holder may have let go between our SET NX and our knock (its release found
-                # no knock then): try once more, now that the knock is there, before leaving.
-                # Without this a caller with wait_s=0 left its row to nobody until the student's
-                # next message (bench.flow: the ~2 s end-to-end tail) or the sweep.
-                tried_after_knock = True
-                continue
             if time.monotonic() >= deadline:
                 return False
             time.sleep(delay)
@@ -125,6 +127,9 @@ class ContactLock:
         if self.redis is None:
             return 0 if self.held else None
         floor = self._floor_value if floor is None else max(floor, self._floor_value)
+        drawn, self._drawn = self._drawn, None
+        if drawn is not None and drawn > floor and self.held:
+            return drawn  # drawn with the lock a moment ago: no second round trip
         script = self.runtime.extra("conversation.lock_token", lambda rt: rt.redis.register_script(_TOKEN))
         value = int(script(keys=[self.key, self.fence_key], args=[self.value, LOCK_TTL_MS, floor]))
         return None if value < 0 else value

@@ -56,27 +56,28 @@ def test_a_row_whose_committer_gave_up_is_handled_by_the_holder(any_rt):
     assert statuses == [MessageStatus.HANDLED.value] * 2
 
 
-class _ReleaseBeforeKnock:
-    """A Redis client that lets the holder release between the caller's SET NX and its knock."""
-
-    def __init__(self, redis, holder: ContactLock) -> None:
-        self._redis, self._holder = redis, holder
-
-    def set(self, key, *args, **kwargs):
-        if key == self._holder.knock_key and self._holder.held:
-            self._holder.release()  # the holder let go and found no knock
-        return self._redis.set(key, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._redis, name)
-
-
-def test_a_caller_whose_holder_let_go_before_its_knock_takes_the_lock(rt_redis):
+def test_the_knock_is_taken_with_the_failed_attempt_in_one_round_trip(rt_redis):
+    """Redis: the failed SET NX and the knock are one script, so there is no moment when the
+    holder can let go between them and leave the caller's row to nobody."""
     holder = ContactLock(rt_redis, 902)
     assert holder.acquire(1.0)
+    first = holder.token()
     caller = ContactLock(rt_redis, 902)
-    caller.redis = _ReleaseBeforeKnock(rt_redis.redis, holder)
-    assert caller.acquire(0.0) is True  # it tried again after knocking: nobody else would take its row
-    assert holder.held is False
-    caller.redis = rt_redis.redis
-    assert caller.release() is True  # its own knock is still there: a look-up, never a stranded row
+    sent: list[str] = []
+    original = rt_redis.redis.execute_command
+
+    def counted(*args, **kwargs):
+        sent.append(str(args[0]).upper())
+        return original(*args, **kwargs)
+
+    rt_redis.redis.execute_command = counted
+    try:
+        assert caller.acquire(0.0) is False
+    finally:
+        rt_redis.redis.execute_command = original
+    assert sent == ["EVALSHA"]  # the attempt and the knock together
+    assert rt_redis.redis.get(caller.knock_key) == b"1"
+    assert holder.release() is True  # the holder sees the knock and looks again
+    assert caller.acquire(0.0) is True
+    assert caller.token() > first  # the token drawn with the lock still rises past the holder's
+    assert caller.release() is False
