@@ -117,7 +117,7 @@ class SmsSplit:
         return len(self.parts)
 
 
-_TOKENS = re.compile(r"\S+|\s+")
+TOKENS = re.compile(r"\S+|\s+")
 
 
 def _fits_one(text: str) -> bool:
@@ -208,7 +208,7 @@ def split_sms(text: str, *, max_parts: int | None = None, more_hint: str = "") -
     `more_hint` (e.g. "Reply MORE for more").
     """
     text = text.strip()
-    tokens = _TOKENS.findall(text)
+    tokens = TOKENS.findall(text)
     parts: list[str] = []
     while tokens and any(not t.isspace() for t in tokens):
         if max_parts is not None and len(parts) >= max_parts:

@@ -6,11 +6,13 @@ in `ctx.data` (the conversation state), so a dropped session resumes on the same
 in a LessonProgress row, which teachers and the admin read.
 
 Over SMS (each reply a paid message, each turn one more for the student) the lesson flows:
-the reading steps go out together with the first question in one reply, as many whole
-steps as fit in the reply's parts, and an answer's feedback comes with the next question
-(or the recap) instead of a "1. Next" turn. The order stays the same and `ctx.data` and the
-progress row end on the step shown last, exactly as if the student had pressed NEXT through
-them. USSD screens and WhatsApp stay step by step.
+the reading steps go out together with the first question in one reply when they fit in the
+reply's parts; when they do not, they are spread over the fewest SMS parts, so a reply may
+stop inside a step (after a sentence where it can; NEXT goes on from there, `cut` in
+`ctx.data`). An answer's feedback comes with the next question (or the recap) instead of a
+"1. Next" turn. The order stays the same and `ctx.data` and the progress row end on the step
+shown last, exactly as if the student had pressed NEXT through them. USSD screens and
+WhatsApp stay step by step.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class TeachMode:
             d["step"], d["q"] = d["step"] + 1, 0
         d.update(answered=False, tries=0, hints=0, feedback="")
         d.pop("shown_at", None)
+        d.pop("cut", None)
 
     def _save(self, ctx: ModeContext, topic: Topic, *, restart: bool = False) -> float | None:
         """The progress row on the step in `ctx.data`; the topic's mastery once past the first step."""
@@ -103,11 +106,13 @@ class TeachMode:
         return value
 
     def _advance(self, ctx: ModeContext, topic: Topic) -> ModeResult:
-        self._step_on(ctx, topic)
+        going_on = sms_flow.flows(ctx) and ctx.data.get("cut")  # the rest of a step the last reply stopped in
+        if not going_on:
+            self._step_on(ctx, topic)
         if not sms_flow.flows(ctx):
             self._save(ctx, topic)
             return self._show(ctx, topic)
-        first = ctx.data["step"]
+        first = ctx.data["step"] + (1 if going_on else 0)
         result = self._flow(ctx, topic)
         self._save(ctx, topic)
         if not result.done:
@@ -219,28 +224,52 @@ class TeachMode:
         return "\n".join(p for p in (self._header(ctx, topic, index), body) if p)
 
     def _flow(self, ctx: ModeContext, topic: Topic) -> ModeResult:
-        """Over SMS: the current step and then each following step up to the next question,
-        while the whole still fits in one reply. `ctx.data` ends on the last step shown."""
+        """Over SMS: the current step and each following step up to the next question, in as
+        few SMS parts as `sms_flow.plan_reading` finds; when they do not fit in one reply, this
+        reply stops where that plan says (maybe inside a step: `cut` keeps where the next one
+        starts). `ctx.data` ends on the last step shown."""
         d = ctx.data
-        first = d["step"]
-        result = self._show(ctx, topic)
-        while TEACH_STEPS[d["step"]] in READING_STEPS:
-            d["step"] += 1
-            before = "\n".join(self._reading(ctx, topic, i) for i in range(first, d["step"]))
-            candidate = self._show(ctx, topic, note=before)
-            if not sms_flow.fits(ctx, candidate.reply):
-                d["step"] -= 1
-                d.pop("shown_at", None)
-                break
-            result = candidate
-        return result
+        first, offset = d["step"], d.pop("cut", 0)
+        if TEACH_STEPS[first] not in READING_STEPS:
+            return self._show(ctx, topic)
+        question = first
+        while TEACH_STEPS[question] in READING_STEPS:
+            question += 1
+        texts = [self._reading(ctx, topic, i) for i in range(first, question)]
+        heads = [len(self._header(ctx, topic, i)) for i in range(first, question)]
+        offset = sms_flow.resume_at(texts[0], offset)
+
+        def last(prefix: str) -> Reply:
+            d["step"] = question
+            reply = self._show(ctx, topic, note=prefix).reply
+            d["step"] = first
+            d.pop("shown_at", None)
+            return reply
+
+        def more(prefix: str) -> Reply:
+            return Reply(text=prefix, options=[next_option(ctx.lang)])
+
+        cut = sms_flow.plan_reading(ctx, texts, heads, start=offset, last=last, more=more)
+        if cut is None:
+            d["step"] = question
+            return self._show(ctx, topic, note=sms_flow.between(texts, 0, offset, len(texts) - 1, len(texts[-1])))
+        shown = sms_flow.between(texts, 0, offset, cut.step, cut.offset)
+        if cut.offset < len(texts[cut.step]):
+            d["cut"] = cut.offset
+            shown += sms_flow.CONTINUED if cut.kind == sms_flow.WORD else ""
+        d["step"] = first + cut.step
+        return ModeResult(reply=more(shown), progress_label=self._label(ctx, topic))
+
+    def _label(self, ctx: ModeContext, topic: Topic) -> str:
+        _ = tr(ctx.lang)
+        return _("{topic}, step {n} of {total}").format(topic=title(ctx.pack, topic, ctx.lang), n=ctx.data["step"] + 1,
+                                                        total=STEPS)
 
     def _show(self, ctx: ModeContext, topic: Topic, note: str = "") -> ModeResult:
         d = ctx.data
         step = TEACH_STEPS[d["step"]]
         _ = tr(ctx.lang)
-        label = _("{topic}, step {n} of {total}").format(topic=title(ctx.pack, topic, ctx.lang), n=d["step"] + 1,
-                                                         total=STEPS)
+        label = self._label(ctx, topic)
         header = self._header(ctx, topic)
         if step in QUESTION_STEPS and not d["answered"]:
             q = self._questions(topic, step)[d["q"]]
@@ -260,5 +289,6 @@ class TeachMode:
             text = "\n".join(p for p in (note, header, body, score) if p)
             reply = sms_flow.fill(Reply(text=text), extra, after=score)
             return ModeResult(reply=reply, done=True, progress_label=label)
+        d.pop("cut", None)  # the whole step is shown: NEXT goes on from its end
         text = "\n".join(p for p in (note, header, body) if p)
         return ModeResult(reply=Reply(text=text, options=[next_option(ctx.lang)]), progress_label=label)

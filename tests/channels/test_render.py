@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from channels.render import FILL, render_for
+from channels.render import FILL, render_for, sms_parts
 from channels.sms import count_segments, split_sms
 from channels.whatsapp import meta_interactive
 from core.messages import Option, Reply
@@ -194,3 +194,73 @@ def test_property_sms_parts_no_more_than_the_plain_split_and_every_word_in_order
     assert all(count_segments(m) == 1 for m in rendered.messages)
     if plain.rest is None:
         assert " ".join(rendered.messages).split() == text.split()
+
+
+def _paragraph(n: int, sentence: str = "Add the tops and keep the bottom.") -> str:
+    """Sentences (words of a paragraph) cut to exactly `n` characters, ending on a whole word."""
+    text = " ".join([sentence] * (n // len(sentence) + 2))
+    text = text[:n + 1].rsplit(" ", 1)[0]
+    return text + "x" * (n - len(text))
+
+
+def test_sms_parts_break_after_a_sentence_rather_than_inside_one_when_the_count_is_the_same():
+    text = "Step 2/6 Explanation\n" + _paragraph(250)
+    plain = split_sms(text, max_parts=3)
+    assert len(plain.parts) == 2 and not plain.parts[0].endswith(".")  # the plain split cuts a sentence
+    rendered = render_for("sms", Reply(text))
+    assert len(rendered.messages) == 2 and rendered.messages[0].endswith("bottom.")
+    assert " ".join(rendered.messages).split() == text.split()
+
+
+def test_sms_parts_cut_no_title_or_header_line_when_another_break_keeps_the_count():
+    text = _paragraph(145) + "\nStep 2/6 Explanation\n" + _paragraph(139)
+    plain = split_sms(text, max_parts=3)
+    assert len(plain.parts) == 2 and plain.parts[0].endswith("Step 2/6")  # the header cut in two
+    rendered = render_for("sms", Reply(text))
+    assert len(rendered.messages) == 2 and rendered.messages[1].startswith("Step 2/6 Explanation\n")
+
+
+def test_sms_fill_leaves_out_a_line_that_would_cut_a_header_in_two():
+    first, header, last = _paragraph(120), "Step 2/6 Explanation", _paragraph(140)
+    note = "Adding fractions: 40% on"  # 24 characters
+    bare = render_for("sms", Reply(f"{first}\n{header}\n{last}"))
+    assert bare.messages == [f"{first}\n{header}", last]
+    with_note = split_sms(f"{first}\n{note}\n{header}\n{last}", max_parts=3)
+    assert len(with_note.parts) == 2 and with_note.parts[0].endswith("Step 2/6")  # it fits only so
+    reply = Reply(f"{first}\n{header}\n{last}", meta={FILL: [[note, first, "after"], "ok"]})
+    assert render_for("sms", reply).messages == [f"{first}\n{header}", f"{last}\nok"]
+
+
+def test_sms_fill_keeps_an_optional_line_it_has_to_cut_rather_than_drop_it():
+    """Where the only two-part layout cuts the optional line itself, it still goes (at a word):
+    better in two SMS than not at all; the reply's own lines stay whole."""
+    score = "Quiz: 1/1. " + _paragraph(109, "Round by looking at the next digit.")
+    recap = _paragraph(120, "Each place is ten times the place on its right.")
+    note = "Whole numbers: place value: 55% mastered"
+    rendered = render_for("sms", Reply(f"{score}\n{recap}", meta={FILL: [[note, score, "after"]]}))
+    assert len(rendered.messages) == len(render_for("sms", Reply(f"{score}\n{recap}")).messages) == 2
+    assert rendered.messages == [f"{score}\nWhole numbers: place value: 55%", f"mastered\n{recap}"]
+
+
+def test_sms_parts_count_without_cutting_a_short_line():
+    text = _paragraph(150) + "\nStep 2/6 Explanation\n" + _paragraph(140)
+    assert sms_parts(Reply(text)) == 2  # only by cutting the header
+    assert sms_parts(Reply(text), whole_lines=True) == 3
+    assert sms_parts(Reply(text), max_segments=2, whole_lines=True) is None
+    assert sms_parts(Reply("word " * 200)) is None  # beyond three parts: MORE
+
+
+@given(st.lists(st.one_of(st.text(alphabet="abcde ", min_size=1, max_size=40),
+                          st.text(alphabet="vwxyz  ", min_size=61, max_size=200)), min_size=1, max_size=12),
+       st.integers(1, 4))
+def test_property_sms_parts_cut_no_short_line_when_some_layout_of_as_many_parts_keeps_them(lines, cap):
+    lines = [" ".join(ln.split()) for ln in lines if ln.strip()] or ["a"]
+    text = "\n".join(lines)
+    plain = sms_parts(Reply(text), max_segments=cap)
+    rendered = render_for("sms", Reply(text), max_segments=cap)
+    assert len(rendered.messages) == (plain or cap) and all(count_segments(m) == 1 for m in rendered.messages)
+    if plain is not None and sms_parts(Reply(text), max_segments=cap, whole_lines=True) == plain:
+        shown = [ln for m in rendered.messages for ln in m.split("\n")]
+        for line in lines:
+            if len(line) <= 60:
+                assert line in shown, (line, rendered.messages)

@@ -179,3 +179,77 @@ def test_resume_over_sms_shows_the_step_the_student_is_on(drive):
     again = drive("teach", data=dict(d.data))
     r = again.resume()
     assert "Step 4/6" in r.reply.text and "What is 1/4 + 2/4?" in r.reply.text and "Step 3/6" not in r.reply.text
+
+
+@pytest.fixture
+def long_reading(rt, saved_pack):
+    """The same topic with reading steps too long for one reply (3 SMS parts)."""
+    topic = saved_pack.topics[0]
+    teach = topic.teach.model_copy(update={
+        "intro": " ".join(["Fractions are parts of a whole thing."] * 4),
+        "explanation": " ".join(["Add the tops and keep the bottom the same."] * 3),
+        "example": "Amina eats 1/5 of a mango. " + " ".join(["Then she eats 2/5 more of it."] * 4)})
+    pack = saved_pack.model_copy(update={"topics": [topic.model_copy(update={"teach": teach}),
+                                                    *saved_pack.topics[1:]]})
+    with rt.session() as s:
+        from rag.store import save_pack
+
+        save_pack(s, pack)
+    return pack
+
+
+def _reading_and_question(pack, lang: str = "en") -> list[str]:
+    topic = pack.topics[0]
+    words = [topic.title[lang]]
+    for n, (name, step) in enumerate([("Introduction", "intro"), ("Explanation", "explanation"),
+                                      ("Example", "example")], 1):
+        words += [f"Step {n}/6", name, getattr(topic.teach, step)]
+    words += ["Step 4/6 Practice", "What is 1/4 + 2/4?"]
+    return " ".join(words).split()
+
+
+def test_reading_too_long_for_one_reply_stops_after_a_sentence_and_next_goes_on_from_there(rt, long_reading,
+                                                                                             student_id):
+    d = Driver(rt=rt, pack=long_reading, student_id=student_id, mode="teach", topic_id="fractions-add")
+    first = d.start()
+    assert (d.data["step"], d.data["cut"] > 0) == (2, True)  # stopped inside the example
+    assert first.progress_label == "Adding fractions, step 3 of 6" and _row(rt, student_id).step == 3
+    assert [o.label for o in first.reply.options] == ["Next"] and first.reply.text.endswith(".")
+    then = d.say("NEXT")
+    assert (d.data["step"], "cut" in d.data, d.data["answered"]) == (3, False, False) and d.data["shown_at"]
+    assert then.reply.expects_answer and _row(rt, student_id).step == 4
+    replies = [_sms(rt, first.reply), _sms(rt, then.reply)]
+    assert all(0 < len(sms) <= 3 for sms in replies) and sum(map(len, replies)) == 4
+    assert f"{first.reply.text} {then.reply.text}".split() == _reading_and_question(long_reading)  # once, in order
+    # stopping only between steps costs a part more (the steps as `_reading_and_question` lays them out)
+    steps = ["Adding fractions\nStep 1/6 Introduction\n" + long_reading.topics[0].teach.intro,
+             "Step 2/6 Explanation\n" + long_reading.topics[0].teach.explanation,
+             "Step 3/6 Example\n" + long_reading.topics[0].teach.example]
+    question = "Step 4/6 Practice\nWhat is 1/4 + 2/4?"
+    plans = [[Reply("\n".join(steps[:k]), options=[Option("1", "Next")]),
+              Reply("\n".join([*steps[k:], question]), footer="Reply HINT for a hint.")] for k in (1, 2, 3)]
+    costs = [sum(len(_sms(rt, r)) for r in plan) for plan in plans
+             if all(render_sms(r, max_segments=3).rest is None for r in plan)]
+    assert min(costs) == 5
+
+
+def test_a_student_who_comes_back_mid_step_sees_the_whole_step_and_next_goes_on_after_it(rt, long_reading,
+                                                                                        student_id):
+    d = Driver(rt=rt, pack=long_reading, student_id=student_id, mode="teach", topic_id="fractions-add")
+    d.start()
+    back = Driver(rt=rt, pack=long_reading, student_id=student_id, mode="teach", topic_id="fractions-add",
+                  data=dict(d.data))
+    r = back.resume()
+    assert r.reply.text.startswith("Step 3/6 Example\nAmina eats 1/5 of a mango.") and "cut" not in back.data
+    r = back.say("NEXT")
+    assert r.reply.text.startswith("Step 4/6 Practice") and "Then she eats" not in r.reply.text
+    assert back.data["step"] == 3
+
+
+def test_a_wrong_word_mid_step_repeats_the_step_then_next_goes_on_after_it(rt, long_reading, student_id):
+    d = Driver(rt=rt, pack=long_reading, student_id=student_id, mode="teach", topic_id="fractions-add")
+    d.start()
+    r = d.say("what?")
+    assert r.reply.text.startswith("Reply 1 or NEXT to go on.\nStep 3/6 Example\nAmina eats")
+    r = d.say("1")
+    assert "Step 4/6 Practice" in r.reply.text and "Then she eats" not in r.reply.text
