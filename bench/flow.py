@@ -251,6 +251,11 @@ def run(args) -> dict:
         drained(r, 120)
         records(mock_port)  # forget the peak phase's sends
         if args.only is None:
+            # Warm-up at the rate with other students: the pools grow and every connection
+            # prepares its statements once, as in a server that has been up a while.
+            students = max(1, int(args.ussd_rate * args.think))
+            asyncio.run(loadgen.open_loop(api_port, scenario.ussd_request(run_id + "w", students, students),
+                                          rate=args.ussd_rate, seconds=min(3.0, args.seconds)))
             result["ussd"] = summary("USSD (AT)", asyncio.run(loadgen.open_loop(
                 api_port, scenario.ussd_request(run_id, max(1, int(args.ussd_rate * args.think))),
                 rate=args.ussd_rate, seconds=args.seconds)), args.ussd_rate)

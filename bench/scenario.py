@@ -35,12 +35,15 @@ def is_whatsapp(student: int) -> bool:
     return student % WHATSAPP_EVERY == WHATSAPP_EVERY - 1
 
 
-def ussd_request(run: str, students: int):
+def ussd_request(run: str, students: int, first: int = 0):
+    """Students `first` .. `first + students - 1`: give each run its own range for new students
+    (the same numbers again are returning students, past onboarding)."""
+
     def make(i: int):
         student, step = i % students, i // students
         dial, depth = divmod(step, len(USSD_ANSWERS) + 1)
         form = {"sessionId": f"ATUid_{run}_{student}_{dial}", "serviceCode": "*384*1234#",
-                "phoneNumber": ussd_phone(student), "networkCode": "63902",
+                "phoneNumber": ussd_phone(first + student), "networkCode": "63902",
                 "text": "*".join(USSD_ANSWERS[:depth])}
         return f"/webhooks/africastalking/ussd?token={TOKEN}", FORM, urlencode(form).encode()
 
