@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from channels.sms import (
     GSM_BASIC,
     GSM_EXTENSION,
+    _split_general,
     count_segments,
     encoding_of,
     fold_gsm,
@@ -158,3 +159,11 @@ def test_split_breaks_on_words_and_caps_with_more():
 def test_split_cuts_a_word_longer_than_a_segment():
     split = split_sms("x" * 400)
     assert [len(p) for p in split.parts] == [160, 160, 80]
+
+
+@given(st.lists(st.text(alphabet="abc.,", min_size=1, max_size=40), min_size=0, max_size=60),
+       st.lists(st.sampled_from([" ", "\n", "  ", " \n"]), min_size=60, max_size=60),
+       st.one_of(st.none(), st.integers(min_value=1, max_value=4)), st.sampled_from(["", "Reply MORE for more"]))
+def test_property_the_basic_alphabet_shortcut_splits_as_the_general_splitter(ws, seps, max_parts, hint):
+    text = "".join(w + sep for w, sep in zip(ws, seps, strict=False)).strip()
+    assert split_sms(text, max_parts=max_parts, more_hint=hint) == _split_general(text, max_parts, hint)
