@@ -104,7 +104,7 @@ def plan_reading(ctx: ModeContext, texts: list[str], heads: list[int], *, start:
     def chunk(j: int, off: int, k: int, end: int) -> str:
         return between(texts, j, off, k, end)
 
-    def cost(j: int, off: int) -> _Cost:
+    def cost(j: int, off: int, depth: int = 0) -> _Cost:
         if (j, off) in memo:
             return memo[(j, off)]
         whole = _layout(ctx, last(chunk(j, off, len(texts) - 1, len(texts[-1]))))
@@ -112,13 +112,13 @@ def plan_reading(ctx: ModeContext, texts: list[str], heads: list[int], *, start:
             memo[(j, off)] = _Cost(whole[0], 1, whole[1], None)
             return memo[(j, off)]
         best: _Cost | None = None
-        for cut, (n, pen) in _stops(ctx, texts, heads, j, off, chunk, more):
+        for cut, (n, pen) in _stops(ctx, texts, heads, j, off, chunk, more, fewer=depth == 0):
             after = (cut.step + 1, 0) if cut.offset >= len(texts[cut.step]) else (cut.step, cut.offset)
             if after[0] >= len(texts):
                 alone = _layout(ctx, last("")) or (max_parts(ctx), 0)
                 rest = _Cost(alone[0], 1, alone[1], None)
             else:
-                rest = cost(*after)
+                rest = cost(*after, depth + 1)
             here = _Cost(n + rest.parts, 1 + rest.replies, cut.kind + pen + rest.penalty, cut)
             if best is None or here.key() <= best.key():  # a tie: the reply that stops later
                 best = here
@@ -128,11 +128,14 @@ def plan_reading(ctx: ModeContext, texts: list[str], heads: list[int], *, start:
     return cost(0, start).first
 
 
-def _stops(ctx: ModeContext, texts: list[str], heads: list[int], j: int, off: int, chunk, more):
+def _stops(ctx: ModeContext, texts: list[str], heads: list[int], j: int, off: int, chunk, more, *,
+           fewer: bool = True):
     """Where a reply starting at (j, off) can stop, with its (parts, penalty): each step boundary
-    that fits, and in the first step that does not fit whole, for each kind of break and each
-    number of parts, the last place that fits in that many (a later stop leaves less for the
-    next replies, so no earlier one of the same kind and parts can need fewer)."""
+    that fits, and in the first step that does not fit whole, for each kind of break the last
+    place that fits in the reply; with `fewer` (the first reply), also the last that fits in each
+    smaller number of parts (a later stop leaves less for the next replies, so no earlier one of
+    the same kind and parts can need fewer). Later replies try only the fullest stops, which
+    keeps the search small when the reading takes three replies or more."""
     for k in range(j, len(texts)):
         n = _layout(ctx, more(chunk(j, off, k, len(texts[k]))))
         if n is not None:
@@ -149,7 +152,7 @@ def _stops(ctx: ModeContext, texts: list[str], heads: list[int], j: int, off: in
         seen: set[int] = set()
         for kind in (LINE, SENTENCE, WORD):
             ok = [i for i, c in places if c <= kind]
-            for most in range(1, max_parts(ctx) + 1):
+            for most in range(1 if fewer else max_parts(ctx), max_parts(ctx) + 1):
                 i = _last_fitting(ok, lambda i, most=most: (parts(ctx, reply_to(i)) or most + 1) <= most)
                 if i is not None and i not in seen:
                     seen.add(i)
