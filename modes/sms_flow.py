@@ -191,7 +191,7 @@ def _last_fitting(places: list[int], fits_at: Callable[[int], bool]) -> int | No
 
 def between(texts: list[str], j: int, off: int, k: int, end: int) -> str:
     """The reading from `off` characters into `texts[j]` to `end` characters into `texts[k]`,
-    a step to a line."""
+    each step's piece on its own line."""
     pieces = [texts[j][off:end] if k == j else texts[j][off:]]
     pieces += texts[j + 1:k]
     if k > j:
