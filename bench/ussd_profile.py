@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -70,7 +71,7 @@ class Counts:
     def _on_sql(self, conn, cursor, statement, params, context, executemany) -> None:
         self.sql[statement.split(None, 1)[0].upper()] += 1
         if self.trace:
-            print("   SQL", " ".join(statement.split())[:160])
+            print("   SQL", " ".join(statement.split())[:int(os.environ.get("TRACE_WIDTH", "160"))])
 
     @contextmanager
     def step(self):
@@ -108,7 +109,7 @@ def run(students: int, profile_path: str | None, trace: bool = False) -> dict:
 
                         profiler = Profiler(interval=0.0005)
                         profiler.start()
-                    counts.trace = trace and i == 1 and (session_no == 1 or len(step) >= 7)
+                    counts.trace = trace and i == 1 and (os.environ.get("TRACE_ALL") or session_no == 1 or len(step) >= 7)
                     with counts.step():
                         t0, c0 = time.perf_counter(), time.process_time()
                         screen = handle_ussd(rt, at.parse_ussd(form, "KE"))

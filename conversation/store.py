@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -71,6 +70,29 @@ def copy_data(value: Any) -> Any:
     if type(value) in _SCALARS:
         return value
     return copy.deepcopy(value)
+
+
+_INSERT_FIRST: dict[str, object] = {}
+
+
+def _insert_first(session: Session):
+    """INSERT … ON CONFLICT (student_id) DO NOTHING RETURNING, built once per dialect."""
+    dialect = session.get_bind().dialect.name
+    stmt = _INSERT_FIRST.get(dialect)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = (dialect_insert(_STATE)
+                .values(student_id=bindparam("sid"), state=bindparam("state"), mode=bindparam("mode"),
+                        pack=bindparam("pack"), topic=bindparam("topic"), step=bindparam("step"),
+                        data=bindparam("data", type_=_STATE.c.data.type), version=bindparam("token"),
+                        updated_at=bindparam("updated_at"))
+                .on_conflict_do_nothing(index_elements=["student_id"])
+                .returning(_STATE.c.version))
+        _INSERT_FIRST[dialect] = stmt
+    return stmt
 
 
 class StaleState(RuntimeError):
@@ -175,23 +197,18 @@ class StateStore:
         saved.version, saved.updated_at = token, clock.now()
         if st.student_id not in self._taken:  # load() already took the hot copy out
             self._drop_hot(st.student_id)
-        values = dict(state=saved.state, mode=saved.mode, pack=saved.pack, topic=saved.topic, step=saved.step,
-                      data=saved.data, version=token, updated_at=saved.updated_at)
         result = self.session.connection().execute(_SAVE, {
             "sid": st.student_id, "token": token, "state": saved.state, "mode": saved.mode, "pack": saved.pack,
             "topic": saved.topic, "step": saved.step, "data": saved.data, "updated_at": saved.updated_at})
         if result.rowcount == 0:
-            exists = self.session.scalar(
-                select(func.count()).select_from(ConversationState)
-                .where(ConversationState.student_id == st.student_id)
-            )
-            if exists:
+            # No row below the token: the student's first state (one INSERT that does nothing
+            # on a row already there, no savepoint), or a newer writer's row.
+            created = self.session.connection().execute(_insert_first(self.session), {
+                "sid": st.student_id, "state": saved.state, "mode": saved.mode, "pack": saved.pack,
+                "topic": saved.topic, "step": saved.step, "data": saved.data, "token": token,
+                "updated_at": saved.updated_at}).first()
+            if created is None:
                 raise StaleState(f"student {st.student_id}: a newer writer holds version >= {token}")
-            try:
-                with self.session.begin_nested():
-                    self.session.execute(insert(ConversationState).values(student_id=st.student_id, **values))
-            except IntegrityError as exc:
-                raise StaleState(f"student {st.student_id}: state created concurrently") from exc
         self.session.info.setdefault(SAVED, {})[st.student_id] = saved
         if self.redis is not None:
             after_commit(self.session, lambda: self._set_hot(saved))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from conversation.text import subject_title
@@ -74,6 +74,14 @@ class World(Protocol):
     def modes(self) -> tuple[str, ...]: ...
 
 
+# Built once: the four columns a profile needs, not whole learners.
+_PROFILES = (
+    select(Student.id, Student.name, Student.pin_hash, Student.onboarded)
+    .where(Student.contact_id == bindparam("contact_id"), Student.active.is_(True))
+    .order_by(Student.id)
+)
+
+
 class DbWorld:
     """The real look-ups, for one contact, in the engine's unit of work."""
 
@@ -84,12 +92,15 @@ class DbWorld:
         self.student_id = student_id
         self.country = country
         self.mode_names = mode_names
+        self._profiles: list[Profile] | None = None
 
     def profiles(self) -> list[Profile]:
-        rows = self.session.scalars(
-            select(Student).where(Student.contact_id == self.contact_id, Student.active.is_(True)).order_by(Student.id)
-        )
-        return [Profile(s.id, s.name or "?", bool(s.pin_hash), s.onboarded) for s in rows]
+        """The phone's learners, read once per world (one machine step asks several times; the
+        learners it changes are written after the step, by the engine)."""
+        if self._profiles is None:
+            rows = self.session.execute(_PROFILES, {"contact_id": self.contact_id})
+            self._profiles = [Profile(r.id, r.name or "?", bool(r.pin_hash), r.onboarded) for r in rows]
+        return list(self._profiles)
 
     def _class_packs(self) -> list[str]:
         return [p for p in self.session.scalars(
