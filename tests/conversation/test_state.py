@@ -166,3 +166,20 @@ def test_copy_and_json_carry_every_field_and_share_nothing_mutable():
     assert (back.student_id, back.state, back.mode, back.pack, back.topic, back.step, back.version, back.updated_at) == (
         7, "lesson", "teach", "ke", "t1", 3, 9, datetime(2026, 11, 22, 8, 0))
     assert back.data["modes"]["teach"]["data"]["seen"] == [1, [2, 3]]
+
+
+def test_the_first_state_of_a_new_student_is_written_on_sqlite_too(sqlite_url, tmp_path):
+    """The embedded default (`make demo`): the first save's INSERT … ON CONFLICT works there."""
+    from tests.conftest import installed_runtime
+
+    with installed_runtime(sqlite_url, tmp_path) as rt:
+        load_pack(rt)
+        phone = into_lesson(rt, "+254788000009")
+        first = phone.state()
+        assert first.state == "lesson" and first.version > 0
+        with rt.session() as s:
+            s.info[FENCE] = first.version  # a writer whose token is not newer: refused, not a second row
+            with pytest.raises(StaleState):
+                StateStore(rt, s).save(ConvState(student_id=first.student_id, state="menu"))
+            s.rollback()
+        assert phone.state().state == "lesson"
