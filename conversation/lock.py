@@ -41,6 +41,25 @@ redis.call('DEL', KEYS[1])
 if redis.call('DEL', KEYS[2]) == 1 then return 2 end
 return 1
 """
+# The same, after putting committed states back in Redis (KEYS[3..]: state keys; ARGV[2..]:
+# json, version, ttl for each), each unless a newer copy is there (conversation.store's
+# set-if-newer): the last unit of work's hot write and the release in one round trip.
+_RELEASE_WITH_HOT = """
+for i = 3, #KEYS do
+  local j = 2 + (i - 3) * 3
+  local old = redis.call('GET', KEYS[i])
+  local newer = false
+  if old then
+    local ok, decoded = pcall(cjson.decode, old)
+    newer = ok and tonumber(decoded['version']) and tonumber(decoded['version']) > tonumber(ARGV[j + 1])
+  end
+  if not newer then redis.call('SET', KEYS[i], ARGV[j], 'EX', tonumber(ARGV[j + 2])) end
+end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if redis.call('DEL', KEYS[2]) == 1 then return 2 end
+return 1
+"""
 # Only the holder gets a token: check ownership, extend the lock, then count up (atomic).
 _TOKEN = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
@@ -134,10 +153,17 @@ class ContactLock:
         value = int(script(keys=[self.key, self.fence_key], args=[self.value, LOCK_TTL_MS, floor]))
         return None if value < 0 else value
 
-    def release(self) -> bool:
+    def release(self, hot: list | None = None) -> bool:
         """Let go; True when someone knocked while we held the lock (or we cannot tell), so the
         caller must look for rows committed meanwhile. False: nobody waited, nothing arrived
-        that its own committer is not about to handle, and the look-up can be skipped."""
+        that its own committer is not about to handle, and the look-up can be skipped.
+
+        `hot`: committed states (`conversation.store.HotCopy`) to put back in Redis first, in
+        the same round trip; they are written even if the lock was lost (set-if-newer)."""
+        if hot and self.redis is not None:
+            return self._release_with_hot(hot)
+        for copy in hot or ():
+            copy()
         if not self.held:
             return True
         self.held = False
@@ -151,3 +177,17 @@ class ContactLock:
             return knocked
         script = self.runtime.extra("conversation.lock_release", lambda rt: rt.redis.register_script(_RELEASE))
         return int(script(keys=[self.key, self.knock_key], args=[self.value])) != 1
+
+    def _release_with_hot(self, hot: list) -> bool:
+        held, self.held = self.held, False
+        script = self.runtime.extra("conversation.lock_release_hot",
+                                    lambda rt: rt.redis.register_script(_RELEASE_WITH_HOT))
+        args = [self.value if held else ""]
+        for copy in hot:
+            args += copy.args()
+        try:
+            result = int(script(keys=[self.key, self.knock_key, *(c.key for c in hot)], args=args))
+        except RedisError:
+            log.warning("could not write the hot state back or release contact %s; the lock expires", self.contact_id)
+            return True
+        return not held or result != 1

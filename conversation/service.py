@@ -145,21 +145,24 @@ def process_pending(runtime: Runtime, contact_id: int, deliver: Deliver, *, wait
         lock = ContactLock(runtime, contact_id)  # the floor is read with each row (see _drain)
         if not lock.acquire(wait_s):
             return out
+        hot: list = []  # the last unit of work's hot state, written back with the release
         try:
-            out.extend(_drain(runtime, contact_id, deliver, lock))
+            out.extend(_drain(runtime, contact_id, deliver, lock, hot))
         finally:
-            knocked = lock.release()
+            knocked = lock.release(hot)
         # Only a caller that found the lock taken can have a row we did not see; it knocked.
         if not knocked or not has_pending(runtime, contact_id):
             return out
         wait_s = 0.0  # rows arrived as we let go: take them unless someone else already has
 
 
-def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLock) -> list[int]:
+def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLock, hot: list) -> list[int]:
     """One unit of work per message, each with a fresh fencing token, while we hold the lock.
 
     The row, the fencing floor and whether another row waits come in one statement; when
-    none waits, no further look-up is made (`process_pending` checks once more after release).
+    none waits, no further look-up is made (`process_pending` checks once more after release)
+    and the unit's hot-state write is left in `hot` for the release to make (still under the
+    lock: a newer holder's turn cannot come between).
     """
     out: list[int] = []
     more = True
@@ -219,7 +222,7 @@ def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLoc
             more = True
             continue
         out.extend(ids)
-        run_after_commit(session)
+        hot.extend(run_after_commit(session, keep_hot=not more))
     return out
 
 

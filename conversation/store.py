@@ -137,12 +137,36 @@ def after_commit(session: Session, action) -> None:
     session.info.setdefault(AFTER_COMMIT, []).append(action)
 
 
-def run_after_commit(session: Session) -> None:
+def run_after_commit(session: Session, *, keep_hot: bool = False) -> list[HotCopy]:
+    """Run what waits for the commit. `keep_hot`: return the hot-state writes instead of making
+    them, for the caller to hand to `ContactLock.release` (one Redis round trip for both)."""
+    kept: list[HotCopy] = []
     for action in session.info.pop(AFTER_COMMIT, []):
+        if keep_hot and isinstance(action, HotCopy):
+            kept.append(action)
+            continue
         try:
             action()
         except Exception:  # noqa: BLE001 - the commit stands; Redis catches up on the next load
             log.exception("after-commit action failed")
+    return kept
+
+
+class HotCopy:
+    """A committed state to put back in Redis, unless a newer one is there (set-if-newer)."""
+
+    def __init__(self, store: StateStore, saved: ConvState):
+        self.store, self.saved = store, saved
+
+    @property
+    def key(self) -> str:
+        return key(self.saved.student_id)
+
+    def args(self) -> list:
+        return [self.saved.to_json(), self.saved.version, self.store.ttl]
+
+    def __call__(self) -> None:
+        self.store._set_hot(self.saved)
 
 
 class StateStore:
@@ -211,7 +235,7 @@ class StateStore:
                 raise StaleState(f"student {st.student_id}: a newer writer holds version >= {token}")
         self.session.info.setdefault(SAVED, {})[st.student_id] = saved
         if self.redis is not None:
-            after_commit(self.session, lambda: self._set_hot(saved))
+            after_commit(self.session, HotCopy(self, saved))
         return saved
 
     def _set_hot(self, st: ConvState) -> None:

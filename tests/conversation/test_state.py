@@ -183,3 +183,43 @@ def test_the_first_state_of_a_new_student_is_written_on_sqlite_too(sqlite_url, t
                 StateStore(rt, s).save(ConvState(student_id=first.student_id, state="menu"))
             s.rollback()
         assert phone.state().state == "lesson"
+
+
+def test_the_last_hot_write_goes_with_the_release_and_never_over_a_newer_copy(rt_redis):
+    from conversation.store import HotCopy
+
+    sent: list[str] = []
+    original = rt_redis.redis.execute_command
+
+    def counted(*args, **kwargs):
+        sent.append(str(args[0]).upper())
+        return original(*args, **kwargs)
+
+    with rt_redis.session() as s:
+        store = StateStore(rt_redis, s)
+    mine = HotCopy(store, ConvState(student_id=501, state="lesson", version=7))
+    lock = ContactLock(rt_redis, 77)
+    assert lock.acquire(0)
+    rt_redis.redis.execute_command = counted
+    try:
+        assert lock.release([mine]) is False  # nobody knocked
+    finally:
+        rt_redis.redis.execute_command = original
+    assert sent == ["EVALSHA"]  # the hot write and the release: one round trip
+    assert json.loads(rt_redis.redis.get(key(501)))["state"] == "lesson"
+    assert rt_redis.redis.get(lock.key) is None
+
+    # A holder that lost its lock still puts its committed state back (set-if-newer), and
+    # leaves the new holder's lock alone; an older copy never replaces a newer one.
+    store._set_hot(ConvState(student_id=502, state="menu", version=9))
+    late = ContactLock(rt_redis, 78)
+    assert late.acquire(0)
+    rt_redis.redis.delete(late.key)
+    other = ContactLock(rt_redis, 78)
+    assert other.acquire(0)
+    late.release([HotCopy(store, ConvState(student_id=502, state="new", version=8)),
+                  HotCopy(store, ConvState(student_id=503, state="quiz", version=3))])
+    assert json.loads(rt_redis.redis.get(key(502)))["state"] == "menu"
+    assert json.loads(rt_redis.redis.get(key(503)))["state"] == "quiz"
+    assert rt_redis.redis.get(other.key) == other.value.encode()
+    assert other.release() is False
