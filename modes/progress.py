@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.orm.util import identity_key
 
 from core.models import LessonProgress, Student
@@ -17,6 +17,36 @@ from modes.base import ModeContext
 from modes.common import tr
 
 MAX_GAP_S = 300  # a pause longer than this is not time spent learning
+
+
+_PROGRESS = LessonProgress.__table__
+_UPDATES: dict[tuple[bool, bool, bool, bool], object] = {}
+
+
+def _progress_update(gap: bool, mastery_set: bool, restart: bool, completed: bool):
+    """The progress UPDATE … RETURNING for this combination of what changes, built once
+    (a Core statement: building it on each step, through the ORM, cost more than running it)."""
+    key = (gap, mastery_set, restart, completed)
+    stmt = _UPDATES.get(key)
+    if stmt is None:
+        c = _PROGRESS.c
+        values: dict = {"step": bindparam("b_step"), "steps_total": bindparam("b_steps_total"),
+                        "updated_at": bindparam("now")}
+        if gap:
+            values["time_spent_s"] = func.coalesce(c.time_spent_s, 0) + bindparam("gap")
+        if mastery_set:
+            values["mastery"] = bindparam("b_mastery")
+        if restart:
+            values["started_at"] = bindparam("now")
+            values["completed_at"] = bindparam("b_completed_at")
+        elif completed:
+            values["completed_at"] = func.coalesce(c.completed_at, bindparam("now"))
+        stmt = (update(_PROGRESS)
+                .where(c.student_id == bindparam("b_sid"), c.pack == bindparam("b_pack"), c.topic == bindparam("b_topic"),
+                       c.mode == bindparam("b_mode"))
+                .values(**values).returning(c.id))
+        _UPDATES[key] = stmt
+    return stmt
 
 
 def save_progress(ctx: ModeContext, topic_id: str, mode: str, *, step: int, steps_total: int,
@@ -31,24 +61,14 @@ def save_progress(ctx: ModeContext, topic_id: str, mode: str, *, step: int, step
     if last:
         gap = int(min(max((ctx.now - datetime.fromisoformat(last)).total_seconds(), 0), MAX_GAP_S))
     ctx.data["last_seen"] = ctx.now.isoformat()
-    values: dict = {"step": step, "steps_total": steps_total, "updated_at": ctx.now}
-    if gap:
-        values["time_spent_s"] = func.coalesce(LessonProgress.time_spent_s, 0) + gap
-    if mastery_value is not None:
-        values["mastery"] = round(mastery_value, 4)
-    if restart:
-        values["started_at"] = ctx.now
-        values["completed_at"] = ctx.now if completed else None
-    elif completed:
-        values["completed_at"] = func.coalesce(LessonProgress.completed_at, ctx.now)
     session = ctx.session
-    row_id = session.execute(
-        update(LessonProgress).where(
-            LessonProgress.student_id == ctx.student.id, LessonProgress.pack == ctx.pack.pack,
-            LessonProgress.topic == topic_id, LessonProgress.mode == mode,
-        ).values(**values).returning(LessonProgress.id),
-        execution_options={"synchronize_session": False},
-    ).scalar()
+    stmt = _progress_update(bool(gap), mastery_value is not None, restart, completed)
+    row_id = session.execute(stmt, {
+        "b_sid": ctx.student.id, "b_pack": ctx.pack.pack, "b_topic": topic_id, "b_mode": mode, "b_step": step,
+        "b_steps_total": steps_total, "now": ctx.now, "gap": gap,
+        "b_mastery": round(mastery_value, 4) if mastery_value is not None else None,
+        "b_completed_at": ctx.now if completed else None,
+    }).scalar()
     if row_id is not None:
         loaded = session.identity_map.get(identity_key(LessonProgress, row_id))
         if loaded is not None:  # read earlier in this unit of work: its attributes are stale now
