@@ -30,3 +30,18 @@ def test_python_m_bench_lessons_prints_the_figures():
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "| topic 1 | en | 4 |" in proc.stdout and "per lesson (1/1 finished): replies 4.0" in proc.stdout
+
+
+def test_the_ugandan_and_zambian_packs_meet_the_aim_too():
+    for name in ("ug-ncdc-p5-science.yaml", "zm-ecz-g7-math.yaml"):
+        res = run_local(2, [1, 2, 3, 4], ROOT / "rag" / "samples" / name)
+        assert res["completed"] == res["students"] == 8, name  # a student of that country finishes every topic
+        assert res["segments_per_lesson"] <= 1.05 * res["lower_bound_per_lesson"], (name, res["segments_per_lesson"])
+        assert res["ucs2_share"] == 0, name
+
+
+def test_phase_4s_setup_meets_the_aim():
+    """`make bench` phase 4: topic 1, students alternating English and Kiswahili."""
+    res = run_local(4, [1], PACK)
+    assert res["completed"] == 4
+    assert res["segments_per_lesson"] <= 1.05 * res["lower_bound_per_lesson"], res["segments_per_lesson"]
