@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -77,19 +77,27 @@ def _advance(row: Message, update: StatusUpdate) -> None:
         row.delivered_at = clock.now()
 
 
-def replay_early_receipts(session: Session, row: Message) -> None:
+def early_marker(provider, provider_message_id):
+    """Whether a receipt beat the send for this provider id, as a column: the marker
+    `apply_status` leaves, found through the unique index. The send's success write returns
+    it (no statement of its own); only a marked row goes on to `replay_early_receipts`."""
+    return exists().where(ProviderEvent.provider == provider, ProviderEvent.kind == EARLY,
+                          ProviderEvent.dedupe_key == provider_message_id)
+
+
+def replay_early_receipts(session: Session, row: Message, *, marked: bool | None = None) -> None:
     """A receipt can beat the send's own answer: apply any already recorded for this row.
 
-    Runs on every successful send: an equality look-up of the marker `apply_status` leaves
-    (the unique index answers it); only a marked id scans its status events by prefix,
-    which no index serves, so it must not run for every send as provider_events grows.
+    `marked`: the caller already knows whether `early_marker` is set (the send's success
+    write returns it); None looks it up here. Only a marked id scans its status events by
+    prefix, which no index serves, so the scan must not run for every send as
+    provider_events grows.
     """
     if not row.provider_message_id:
         return
-    marked = session.scalar(select(ProviderEvent.id).where(
-        ProviderEvent.provider == row.provider, ProviderEvent.kind == EARLY,
-        ProviderEvent.dedupe_key == row.provider_message_id[:200]))
     if marked is None:
+        marked = session.scalar(select(early_marker(row.provider, row.provider_message_id[:200])))
+    if not marked:
         return
     events = session.scalars(
         select(ProviderEvent).where(

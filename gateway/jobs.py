@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from channels.jobs import send_message
+from channels.jobs import send_messages
 from channels.outbound import enqueue_sends
 from conversation.service import process_pending
 from core import clock
@@ -35,20 +35,19 @@ def process_contact(contact_id: int) -> None:
 def send_replies(runtime, ids: list[int]) -> None:
     """In an rq worker, send the replies from this job, in order, instead of one more rq job
     each: a send job costs ~20 Redis commands of rq bookkeeping, more than the send's own
-    work on a fast provider, and the student waits for the queue twice. `send_message` is
-    the same function the send job runs (claim, throttle, retries re-queued with `at=`), so a
-    throttled or failing send still goes back to the queue. If a send raises, the rest are
-    queued as before. Inline (no Redis), enqueueing runs them at once anyway."""
+    work on a fast provider, and the student waits for the queue twice. `send_messages` is
+    what the send job runs (claim, throttle, retries re-queued with `at=`), for all the parts
+    at once: one claim and one success write. A throttled or failing send still goes back to
+    the queue. If it raises, every row is queued (a claimed row is not sent again; the rest
+    are). Inline (no Redis), enqueueing runs them at once anyway."""
     if not runtime.queue.is_async:
         enqueue_sends(runtime, ids)
         return
-    for n, message_id in enumerate(ids):
-        try:
-            send_message(message_id)
-        except Exception:  # noqa: BLE001 - the database went away mid-send: leave the rest to rq
-            log.exception("inline send failed; queueing the rest", extra={"message_id": message_id})
-            queue_or_leave(lambda rest=ids[n:]: enqueue_sends(runtime, rest))
-            return
+    try:
+        send_messages(runtime, ids)
+    except Exception:  # noqa: BLE001 - the database went away mid-send: leave the rest to rq
+        log.exception("inline send failed; queueing the rows", extra={"message_ids": ids})
+        queue_or_leave(lambda: enqueue_sends(runtime, ids))
 
 
 def sweep() -> dict[str, int]:
