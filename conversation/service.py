@@ -71,6 +71,13 @@ _INBOUND_COLUMNS = load_only(
     Message.contact_id, Message.student_id, Message.phone, Message.service_number, Message.text, Message.status,
     Message.ussd_session_id, Message.payload, Message.created_at,
 )
+# ... and of the contact and its learner, what a turn reads (an attribute left out loads
+# itself on first use: correct, one SELECT more; bench.ussd_profile --trace shows any).
+_CONTACT_COLUMNS = load_only(Contact.id, Contact.phone, Contact.country, Contact.opted_out, Contact.active_student_id)
+_LEARNER_COLUMNS = load_only(
+    _Learner.id, _Learner.contact_id, _Learner.school_id, _Learner.name, _Learner.language, _Learner.pin_hash,
+    _Learner.active, _Learner.onboarded, _Learner.streak_days, _Learner.streak_last_day, _Learner.last_active_at,
+)
 _PENDING_WITH_FLOOR = (
     select(Message, select(func.coalesce(func.max(ConversationState.version), 0))
            .join(Student, Student.id == ConversationState.student_id)
@@ -78,7 +85,7 @@ _PENDING_WITH_FLOOR = (
            Contact, _Learner)
     .join(Contact, Contact.id == Message.contact_id)
     .outerjoin(_Learner, _Learner.id == Contact.active_student_id)
-    .options(_INBOUND_COLUMNS)
+    .options(_INBOUND_COLUMNS, _CONTACT_COLUMNS, _LEARNER_COLUMNS)
     .where(Message.contact_id == bindparam("contact_id"), Message.direction == Direction.IN.value,
            Message.status == MessageStatus.RECEIVED.value)
     .order_by(Message.id)
