@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from core.memo import Memo
@@ -109,9 +109,16 @@ def get_p_known(session: Session, student_id: int, pack_id: str, skill: str) -> 
     return row.p_known if row else skill_params(session, pack_id, skill).guarded().p_init
 
 
+# Built once (statement construction cost more CPU than running them, on every answer).
+_ROW = select(SkillMastery).where(SkillMastery.student_id == bindparam("sid"), SkillMastery.pack == bindparam("pack"),
+                                  SkillMastery.skill == bindparam("skill"))
+_TOPIC_KNOWN = select(SkillMastery.skill, SkillMastery.p_known).where(
+    SkillMastery.student_id == bindparam("sid"), SkillMastery.pack == bindparam("pack"),
+    SkillMastery.skill.in_(bindparam("skills", expanding=True)))
+
+
 def _row(session: Session, student_id: int, pack_id: str, skill: str) -> SkillMastery | None:
-    return session.scalar(select(SkillMastery).where(
-        SkillMastery.student_id == student_id, SkillMastery.pack == pack_id, SkillMastery.skill == skill))
+    return session.scalar(_ROW, {"sid": student_id, "pack": pack_id, "skill": skill})
 
 
 def record(session: Session, *, student_id: int, pack_id: str, topic_id: str, skill: str, correct: bool,
@@ -137,8 +144,7 @@ def topic_mastery(session: Session, student_id: int, pack_id: str, skills: list[
     """Mean P(known) over a topic's skills (unseen skills count at their prior); one statement."""
     if not skills:
         return 0.0
-    known = dict(session.execute(select(SkillMastery.skill, SkillMastery.p_known).where(
-        SkillMastery.student_id == student_id, SkillMastery.pack == pack_id, SkillMastery.skill.in_(skills))).all())
+    known = dict(session.execute(_TOPIC_KNOWN, {"sid": student_id, "pack": pack_id, "skills": list(skills)}).all())
     total = 0.0
     for s in skills:
         p = known.get(s)
