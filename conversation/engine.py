@@ -42,6 +42,7 @@ PRE_HANDLERS: list[str] = ["conversation.teachers.service.handle", "conversation
 IDLE_NEW_SESSION = timedelta(hours=1)  # a message after this pause starts a new session
 ACTIVE_PRECISION = timedelta(minutes=1)
 KEEP = "conversation.keep"  # session.info key: ORM objects held for the unit of work
+NEW_STUDENTS = "conversation.new_students"  # session.info key: learners created in this unit of work
 MAX_TEXT = 2000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 
@@ -131,6 +132,7 @@ def new_student(session: Session, contact: Contact, channel: str) -> Student:
     session.add(student)
     session.flush()
     contact.active_student_id = student.id
+    session.info.setdefault(NEW_STUDENTS, set()).add(student.id)  # no state of theirs to read anywhere
     return student
 
 
@@ -175,7 +177,7 @@ class Turn:
     def run(self, student: Student, text: str, command: Command | None, *, force_new: bool = False,
             switched: bool = False, depth: int = 0) -> Reply:
         self.session.info[KEEP].append(student)
-        st = self.store.load(student.id)
+        st = self.store.load(student.id, new=student.id in self.session.info.get(NEW_STUDENTS, ()))
         new_session = force_new or self.is_new_session(st, text, command)
         facts = self.facts(student, st, new_session=new_session, switched=switched)
         outcome = machine.step(st, machine.Event(text, command), facts, self.world(student))

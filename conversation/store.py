@@ -177,14 +177,18 @@ class StateStore:
         self.ttl = runtime.settings.state_ttl_s
         self._taken: set[int] = set()  # students whose hot copy this store took out of Redis (load)
 
-    def load(self, student_id: int) -> ConvState:
-        """The hot copy, taken out of Redis (GETDEL), or the database copy.
+    def load(self, student_id: int, *, new: bool = False) -> ConvState:
+        """The hot copy, taken out of Redis (GETDEL), or the database copy. `new`: the learner
+        was created in this unit of work, so neither has a copy (nothing is read).
 
         Taking the hot copy out in the same round trip that reads it is what makes a write
         through safe without a second command: from here until this unit of work commits and
         puts the new version back, Redis holds no copy that could go stale (a crash or a
         rollback in between leaves the next turn to read the database, which is right).
         """
+        if new:
+            self._taken.add(student_id)  # nothing in Redis to drop before the first write either
+            return ConvState(student_id=student_id)
         if self.redis is not None:
             try:
                 raw = self.redis.getdel(key(student_id))
@@ -221,17 +225,18 @@ class StateStore:
         saved.version, saved.updated_at = token, clock.now()
         if st.student_id not in self._taken:  # load() already took the hot copy out
             self._drop_hot(st.student_id)
-        result = self.session.connection().execute(_SAVE, {
-            "sid": st.student_id, "token": token, "state": saved.state, "mode": saved.mode, "pack": saved.pack,
-            "topic": saved.topic, "step": saved.step, "data": saved.data, "updated_at": saved.updated_at})
-        if result.rowcount == 0:
-            # No row below the token: the student's first state (one INSERT that does nothing
-            # on a row already there, no savepoint), or a newer writer's row.
-            created = self.session.connection().execute(_insert_first(self.session), {
-                "sid": st.student_id, "state": saved.state, "mode": saved.mode, "pack": saved.pack,
-                "topic": saved.topic, "step": saved.step, "data": saved.data, "token": token,
-                "updated_at": saved.updated_at}).first()
-            if created is None:
+        params = {"sid": st.student_id, "token": token, "state": saved.state, "mode": saved.mode,
+                  "pack": saved.pack, "topic": saved.topic, "step": saved.step, "data": saved.data,
+                  "updated_at": saved.updated_at}
+        conn = self.session.connection()
+        # A state never saved (version 0: no row was read) is inserted first (one INSERT that
+        # does nothing on a row already there, no savepoint); a saved one is updated first.
+        # Either way the other statement follows when the first finds nothing to do; when
+        # both do nothing, a newer writer holds the row.
+        inserted = not st.version and conn.execute(_insert_first(self.session), params).first() is not None
+        if not inserted:
+            updated = conn.execute(_SAVE, params).rowcount
+            if not updated and (st.version == 0 or conn.execute(_insert_first(self.session), params).first() is None):
                 raise StaleState(f"student {st.student_id}: a newer writer holds version >= {token}")
         self.session.info.setdefault(SAVED, {})[st.student_id] = saved
         if self.redis is not None:

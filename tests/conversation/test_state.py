@@ -223,3 +223,17 @@ def test_the_last_hot_write_goes_with_the_release_and_never_over_a_newer_copy(rt
     assert json.loads(rt_redis.redis.get(key(503)))["state"] == "quiz"
     assert rt_redis.redis.get(other.key) == other.value.encode()
     assert other.release() is False
+
+
+def test_a_first_save_over_a_row_left_at_version_0_updates_it(rt_redis):
+    """A never-saved state (version 0) is inserted first; a row already there at version 0
+    (written by something else) is updated instead of refusing the turn."""
+    load_pack(rt_redis)
+    phone = into_lesson(rt_redis, "+254788000010")
+    sid = phone.state().student_id
+    with rt_redis.session() as s:
+        s.execute(ConversationState.__table__.update().where(ConversationState.student_id == sid)
+                  .values(version=0, state="menu"))
+    with rt_redis.session() as s:
+        saved = StateStore(rt_redis, s).save(ConvState(student_id=sid, state="lesson", version=0))
+    assert saved.version == 1 and phone.state().state == "lesson" and phone.state().version == 1
