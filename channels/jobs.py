@@ -73,37 +73,40 @@ def send_messages(runtime: Runtime, message_ids: list[int], paced: bool = False)
     handed to the provider by this call) is not claimed: it comes again in SIBLING_WAIT_S.
     """
     accepted: list[tuple[Any, Plan, SendResult]] = []
-    try:
-        for mid in sorted(set(message_ids)):
-            done = _send_one(runtime, mid, [row.id for row, _plan, _result in accepted], paced)
-            if done is not None:
-                accepted.append(done)
-    finally:  # what the provider accepted is written even if a later row's statement failed
-        if accepted:
-            _write_accepted(runtime, accepted)
-
-
-def _send_one(runtime: Runtime, message_id: int, sent: list[int], paced: bool) -> tuple[Any, Plan, SendResult] | None:
-    """Claim, plan, pace and send one row; `sent`: earlier rows of this call the provider took."""
+    # One connection for the whole call (each checkout costs the pool's ping), in autocommit:
+    # no transaction stays open across the provider calls.
     with _autocommit(runtime) as conn:
-        row = conn.execute(_CLAIM, {"mid": message_id, "sent": sent, "now": clock.now()}).first()
-        if row is None:
-            _look_at_missed(runtime, conn, message_id, sent)
-            return None
         try:
-            plan = plan_send(runtime.settings, row)
-        except Refused as exc:
-            conn.execute(_REFUSE, {"rid": row.id, "reason": str(exc)})
-            count_outbound(row.channel, row.provider, "refused")
-            log.info("send refused", extra={"message_id": row.id, "reason": str(exc)})
-            return None
-        wait = 0.0 if paced else throttle_wait(runtime, row)
-        if wait > 0:  # the provider's rate for this sender is used up: come back when our slot is due
-            conn.execute(_RELEASE, {"rid": row.id})
-            _requeue(runtime, row.id, wait, paced=True)
-            return None
-        if plan.changes:  # a template or the SMS fallback: stored before the provider sees it
-            conn.execute(update(_M).where(_M.c.id == row.id).values(**plan.changes))
+            for mid in sorted(set(message_ids)):
+                done = _send_one(runtime, conn, mid, [row.id for row, _plan, _result in accepted], paced)
+                if done is not None:
+                    accepted.append(done)
+        finally:  # what the provider accepted is written even if a later row's statement failed
+            if accepted:
+                _write_accepted(runtime, conn, accepted)
+
+
+def _send_one(runtime: Runtime, conn: Connection, message_id: int, sent: list[int],
+              paced: bool) -> tuple[Any, Plan, SendResult] | None:
+    """Claim, plan, pace and send one row; `sent`: earlier rows of this call the provider took."""
+    row = conn.execute(_CLAIM, {"mid": message_id, "sent": sent, "now": clock.now()}).first()
+    if row is None:
+        _look_at_missed(runtime, conn, message_id, sent)
+        return None
+    try:
+        plan = plan_send(runtime.settings, row)
+    except Refused as exc:
+        conn.execute(_REFUSE, {"rid": row.id, "reason": str(exc)})
+        count_outbound(row.channel, row.provider, "refused")
+        log.info("send refused", extra={"message_id": row.id, "reason": str(exc)})
+        return None
+    wait = 0.0 if paced else throttle_wait(runtime, row)
+    if wait > 0:  # the provider's rate for this sender is used up: come back when our slot is due
+        conn.execute(_RELEASE, {"rid": row.id})
+        _requeue(runtime, row.id, wait, paced=True)
+        return None
+    if plan.changes:  # a template or the SMS fallback: stored before the provider sees it
+        conn.execute(update(_M).where(_M.c.id == row.id).values(**plan.changes))
     try:
         result = adapter_for(plan.provider, runtime).send(plan.out)
     except SendError as exc:
@@ -183,23 +186,23 @@ def sms_fallback_provider(settings: Settings) -> str | None:
     return None
 
 
-def _write_accepted(runtime: Runtime, accepted: list[tuple[Any, Plan, SendResult]]) -> None:
+def _write_accepted(runtime: Runtime, conn: Connection, accepted: list[tuple[Any, Plan, SendResult]]) -> None:
     """Every accepted send in one statement. A provider id already recorded on another row
     (the unique key refuses it) is written as an error instead, row by row, so no row stays
     in `sending`; that rare case costs more statements, not a look-up on every send."""
     try:
-        _write_success(runtime, [(row, result, result.provider_message_id) for row, _plan, result in accepted])
+        _write_success(runtime, conn, [(row, result, result.provider_message_id) for row, _plan, result in accepted])
     except IntegrityError:
         for row, _plan, result in accepted:
             try:
-                _write_success(runtime, [(row, result, result.provider_message_id)])
+                _write_success(runtime, conn, [(row, result, result.provider_message_id)])
             except IntegrityError:
-                _write_success(runtime, [(row, result, None)])
+                _write_success(runtime, conn, [(row, result, None)])
     for _row, plan, result in accepted:
         observe_sent(result.status, plan.out.channel, plan.provider, plan.out.text)  # after the commit
 
 
-def _write_success(runtime: Runtime, rows: list[tuple[Any, SendResult, str | None]]) -> None:
+def _write_success(runtime: Runtime, conn: Connection, rows: list[tuple[Any, SendResult, str | None]]) -> None:
     now = clock.now()
     params: dict[str, Any] = {"now": now}
     for i, (row, result, provider_id) in enumerate(rows):
@@ -208,8 +211,7 @@ def _write_success(runtime: Runtime, rows: list[tuple[Any, SendResult, str | Non
             error = f"the provider answered with a message id already recorded: {result.provider_message_id}"
         params |= {f"id_{i}": row.id, f"status_{i}": result.status, f"pid_{i}": provider_id, f"error_{i}": error,
                    f"delivered_{i}": now if result.status == MessageStatus.DELIVERED.value else None}
-    with _autocommit(runtime) as conn:
-        marked = [r.id for r in conn.execute(_success_statement(len(rows)), params) if r.early]
+    marked = [r.id for r in conn.execute(_success_statement(len(rows)), params) if r.early]
     if marked:  # receipts that beat the send's answer (rare): applied through the ORM
         with runtime.session() as session:
             for message in session.scalars(select(Message).where(Message.id.in_(marked))):

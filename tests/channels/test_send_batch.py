@@ -75,9 +75,12 @@ def test_a_replys_parts_are_claimed_one_by_one_and_written_once_each_with_its_ow
     responses.add_callback(responses.POST, AT_SEND, callback=_answers())
     ids = _reply(gw_rt, ["part one", "part two", "part three"])
     seen = _statements(gw_rt.engine)
+    checkouts = [0]
+    event.listen(gw_rt.engine.pool, "checkout", lambda *a: checkouts.__setitem__(0, checkouts[0] + 1))
     send_messages(gw_rt, ids)
     assert _sent_texts() == ["part one", "part two", "part three"]
     assert len(seen) == 4 and all(s.lstrip().upper().startswith("UPDATE") for s in seen)  # 3 claims, 1 write
+    assert checkouts == [1]  # one pooled connection for the whole reply
     rows = [row(gw_rt, mid) for mid in ids]
     assert [(m.status, m.attempts, m.provider_message_id) for m in rows] == [
         ("sent", 1, "ATXid_part1"), ("sent", 1, "ATXid_part2"), ("sent", 1, "ATXid_part3")]
