@@ -130,8 +130,12 @@ _HANDLED = (
 )
 
 
+HANDLED_WITH_REPLY = "conversation.handled_with_reply"  # session.info: inbound ids deliver already marked
+
+
 def _mark_handled(session: Session, row: Message, student_id: int | None) -> None:
-    session.execute(_HANDLED, {"mid": row.id, "sid": student_id, "now": clock.now()})
+    if row.id not in session.info.get(HANDLED_WITH_REPLY, ()):  # else the reply's statement did it
+        session.execute(_HANDLED, {"mid": row.id, "sid": student_id, "now": clock.now()})
     set_committed_value(row, "status", MessageStatus.HANDLED.value)  # as written, not dirty
     set_committed_value(row, "student_id", student_id)
 

@@ -18,8 +18,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from channels.outbound import enqueue_sends, store_reply
-from conversation.service import process_pending, remember_rest
+from channels.outbound import enqueue_sends, reply_language, store_reply
+from channels.render import render_for
+from conversation.service import HANDLED_WITH_REPLY, process_pending, remember_rest
 from core import clock
 from core.i18n import translator
 from core.messages import Inbound, Reply
@@ -159,6 +160,43 @@ def replies_to(session: Session, message_id: int, channel: str | None = None) ->
     return list(session.scalars(query.order_by(Message.id)))
 
 
+# PostgreSQL, a USSD step: the screen row (the HTTP answer, stored as sent) and the inbound
+# row marked handled, in one statement built once (a data-modifying CTE).
+_MESSAGES = Message.__table__
+_HANDLED_CTE = (
+    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_inbound"))
+    .values(status=MessageStatus.HANDLED.value, student_id=bindparam("b_student"), updated_at=bindparam("b_now"))
+    .cte("handled")
+)
+_SCREEN_AND_HANDLED = pg_insert(_MESSAGES).values(
+    direction=Direction.OUT.value, channel="ussd", provider=bindparam("b_provider"), text=bindparam("b_text"),
+    segments=0, encoding=None, status=MessageStatus.SENT.value, attempts=0, cost_tokens=0,
+    phone=bindparam("b_phone"), service_number=bindparam("b_service"), contact_id=bindparam("b_contact"),
+    student_id=bindparam("b_student"), reply_to_id=bindparam("b_inbound"), ussd_session_id=bindparam("b_session"),
+    payload=bindparam("b_payload", type_=_MESSAGES.c.payload.type), sent_at=bindparam("b_now"),
+    created_at=bindparam("b_now"), updated_at=bindparam("b_now"),
+).add_cte(_HANDLED_CTE)
+
+
+def _screen_and_handled(session: Session, settings, inbound: Message, reply: Reply):
+    """The USSD screen, rendered and stored with the inbound row marked handled (one statement);
+    None when the step needs the general path (an SMS follow-up, a screen in several parts)."""
+    if reply.sms_followup:
+        return None
+    lang = reply_language(session, inbound, reply, settings.default_language)
+    network = (inbound.payload or {}).get("networkCode")
+    rendered = render_for("ussd", reply, limit=settings.screen_limit(network), lang=lang)
+    if len(rendered.messages) != 1:
+        return None
+    session.execute(_SCREEN_AND_HANDLED, {
+        "b_inbound": inbound.id, "b_student": inbound.student_id, "b_now": clock.now(),
+        "b_provider": inbound.provider, "b_text": rendered.messages[0], "b_phone": inbound.phone,
+        "b_service": inbound.service_number, "b_contact": inbound.contact_id, "b_session": inbound.ussd_session_id,
+        "b_payload": {"bypass_optout": True} if reply.meta.get("bypass_optout") else None})
+    session.info.setdefault(HANDLED_WITH_REPLY, set()).add(inbound.id)
+    return rendered
+
+
 def make_deliver(runtime: Runtime, screens: dict[int, str] | None = None):
     """The `deliver` step `process_pending` calls: render, store, remember what waits for MORE.
 
@@ -167,7 +205,13 @@ def make_deliver(runtime: Runtime, screens: dict[int, str] | None = None):
     """
 
     def deliver(session: Session, inbound: Message, reply: Reply) -> list[int]:
-        rows, rendered = store_reply(session, runtime.settings, inbound, reply)
+        rendered = None
+        if inbound.channel == "ussd" and session.get_bind().dialect.name == "postgresql":
+            rendered = _screen_and_handled(session, runtime.settings, inbound, reply)
+        if rendered is not None:
+            rows: list = []
+        else:
+            rows, rendered = store_reply(session, runtime.settings, inbound, reply)
         if inbound.contact_id is not None:
             remember_rest(session, inbound.contact_id, inbound.channel, rendered.rest)
         if screens is not None and inbound.channel == "ussd":

@@ -100,3 +100,19 @@ def read_all(phone: Phone, screen: str, limit: int = 10) -> str:
         seen.append(screen)
         limit -= 1
     return "\n".join(seen)
+
+
+def rendezvous(key: str, parties: int, timeout_s: float = 30.0) -> None:
+    """An rq job that returns once `parties` workers are each running one (tests that need two
+    workers really working at once: a worker starting late would otherwise find the queue empty)."""
+    import time
+
+    from core.runtime import get_runtime
+
+    redis = get_runtime().redis
+    redis.incr(key)
+    deadline = time.monotonic() + timeout_s
+    while int(redis.get(key) or 0) < parties:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"rendezvous {key}: fewer than {parties} workers came")
+        time.sleep(0.01)

@@ -118,6 +118,9 @@ def _worker(rt) -> subprocess.Popen:
 def test_two_real_rq_workers_handle_one_students_messages_in_order(rt_redis):
     load_pack(rt_redis)
     contact_id = store(rt_redis, "+254799000003", SCRIPT)
+    for n in range(2):  # each worker holds one of these until both run: then they race for the rest
+        rt_redis.queue.enqueue("tests.conversation.helpers.rendezvous", "test:ordering:started", 2,
+                               job_id=f"rendezvous-{n}")
     for i in range(len(SCRIPT)):  # one job per message, as the gateway queues them
         rt_redis.queue.enqueue("gateway.jobs.process_contact", contact_id, job_id=f"process-order-{i}")
     workers = [_worker(rt_redis), _worker(rt_redis)]

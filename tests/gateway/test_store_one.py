@@ -166,3 +166,28 @@ def test_concurrent_deliveries_of_one_message_store_it_once(pg_rt):
         assert s.scalar(select(func.count()).select_from(Message)) == 1
     # a delivery that finds the row still received queues it again: the job id keeps it one job
     assert set(pg_rt.queue.ids) == {f"process-{stored[0].message_id}"}
+
+
+def test_a_ussd_step_stores_its_screen_and_marks_the_inbound_handled_in_one_statement(pg_rt):
+    from channels.africastalking import parse_ussd
+    from gateway.pipeline import handle_ussd
+    from tests.conversation.helpers import load_pack
+
+    load_pack(pg_rt)
+    form = {"sessionId": "ATUid_one", "serviceCode": "*384*1#", "phoneNumber": "+254711000955",
+            "networkCode": "63902", "text": ""}
+    handle_ussd(pg_rt, parse_ussd(form, "KE"))  # the first dial: the learner is created
+    seen, stop = statements(pg_rt)
+    screen = handle_ussd(pg_rt, parse_ussd({**form, "text": "1"}, "KE"))
+    stop()
+    writes = [s for s in seen if ("INSERT INTO messages" in s or "UPDATE messages" in s)
+              and not s.lstrip().startswith("WITH dup")]  # the inbound's own store aside
+    assert len(writes) == 1 and writes[0].lstrip().startswith("WITH handled")
+    with pg_rt.session() as s:
+        inbound, out = s.execute(select(Message).where(Message.ussd_session_id == "ATUid_one")
+                                 .order_by(Message.id)).scalars().all()[-2:]
+    assert inbound.direction == Direction.IN.value and inbound.status == "handled"
+    assert out.direction == Direction.OUT.value and out.status == "sent" and out.reply_to_id == inbound.id
+    assert out.text == screen and out.channel == "ussd" and out.ussd_session_id == "ATUid_one"
+    assert out.student_id == inbound.student_id is not None and out.contact_id == inbound.contact_id
+    assert out.sent_at is not None and out.payload is None and out.segments == 0
