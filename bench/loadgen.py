@@ -111,15 +111,24 @@ async def closed_loop(port: int, make: MakeRequest, *, concurrency: int, seconds
     return result
 
 
-async def open_loop(port: int, make: MakeRequest, *, rate: float, seconds: float, max_conns: int = 1000) -> Result:
+async def open_loop(port: int, make: MakeRequest, *, rate: float, seconds: float, max_conns: int = 1000,
+                    open_first: int = 16) -> Result:
     """`rate` requests a second for `seconds`; a request waits for a free connection only when
-    `max_conns` are all busy (then the lag shows in its client time, as a queue would)."""
+    `max_conns` are all busy (then the lag shows in its client time, as a queue would).
+
+    `open_first` connections are opened before the first request, as a gateway's pool keeps
+    them: opened one at a time as the load rose, a handful of connections carried the whole
+    run and the server's workers got them unevenly (uvicorn's workers accept from one socket)."""
     result = Result()
     # Idle connections are reused oldest first (round robin): taking the newest one kept a few
     # hot connections, often on one uvicorn worker, whose GIL then capped the run while the
     # other worker idled (a 0.42 vs 0.15 core split at 150 USSD screens/s).
     idle: collections.deque[Conn] = collections.deque()
     slots = asyncio.Semaphore(max_conns)
+    for _ in range(open_first):
+        conn = Conn(port)
+        conn.reader, conn.writer = await asyncio.open_connection(HOST, port)
+        idle.append(conn)
 
     async def fire(index: int) -> None:
         async with slots:
