@@ -26,6 +26,7 @@ class Sample:
     client_ms: float
     server_ms: float | None
     status: int
+    answer: str = ""  # the start of the response body (a USSD screen's first words)
 
 
 @dataclass
@@ -72,7 +73,7 @@ async def _one(conn: Conn, index: int, make: MakeRequest, result: Result) -> Non
     for attempt in (1, 2):
         reused = conn.writer is not None
         try:
-            status, got, _ = await asyncio.wait_for(conn.post(path, headers, body), timeout=30)
+            status, got, payload = await asyncio.wait_for(conn.post(path, headers, body), timeout=30)
             break
         except asyncio.IncompleteReadError as exc:
             conn.close()
@@ -89,7 +90,7 @@ async def _one(conn: Conn, index: int, make: MakeRequest, result: Result) -> Non
             return
     server = got.get("x-server-time-ms")
     result.samples.append(Sample(index, sent_wall, (time.perf_counter() - sent) * 1000,
-                                 float(server) if server else None, status))
+                                 float(server) if server else None, status, payload[:48].decode("utf-8", "replace")))
     if status >= 400:
         result.error(str(status))
 

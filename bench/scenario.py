@@ -20,6 +20,9 @@ PHONE_NUMBER_ID = "106540352242922"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 WHATSAPP_EVERY = 4  # one messaging student in four on WhatsApp
 USSD_ANSWERS = ["1", "Amina", "skip", "1", "1", "1", "1", "1", "1", "1", "1"]
+INTO_LESSON = 9  # dial + 8 answers of USSD_ANSWERS: language, name, class, consent, subject, topic, mode, step 1
+# A returning student, already in a lesson: "1" to continue, then NEXT / an answer per step.
+USSD_RETURNING = ["1"] * 10
 CHAT_SCRIPT = ["Hi", "1", "Amina", "SKIP", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1"]
 
 
@@ -35,16 +38,17 @@ def is_whatsapp(student: int) -> bool:
     return student % WHATSAPP_EVERY == WHATSAPP_EVERY - 1
 
 
-def ussd_request(run: str, students: int, first: int = 0):
+def ussd_request(run: str, students: int, first: int = 0, answers: list[str] = USSD_ANSWERS):
     """Students `first` .. `first + students - 1`: give each run its own range for new students
-    (the same numbers again are returning students, past onboarding)."""
+    (the same numbers again are returning students, past onboarding). `answers`: the session's
+    script (USSD_RETURNING for students a setup run took into a lesson)."""
 
     def make(i: int):
         student, step = i % students, i // students
-        dial, depth = divmod(step, len(USSD_ANSWERS) + 1)
+        dial, depth = divmod(step, len(answers) + 1)
         form = {"sessionId": f"ATUid_{run}_{student}_{dial}", "serviceCode": "*384*1234#",
                 "phoneNumber": ussd_phone(first + student), "networkCode": "63902",
-                "text": "*".join(USSD_ANSWERS[:depth])}
+                "text": "*".join(answers[:depth])}
         return f"/webhooks/africastalking/ussd?token={TOKEN}", FORM, urlencode(form).encode()
 
     return make

@@ -6,10 +6,13 @@ at 300/s only says "seconds". This sweep answers the useful question beside it: 
 rate does p99 hold? Same stack and students as `bench.flow` phase 2 (uvicorn with uvloop +
 httptools, real PostgreSQL and Redis, Africa's Talking USSD form posts from
 `bench/scenario.py`: onboarding, the menu and a Teach lesson, `--think` seconds between a
-student's steps); every rate starts with new students. Rates go up until p99 breaks the aim
-twice in a row.
+student's steps); every rate starts with new students, whose steps in a 10 s run are all
+onboarding (the heaviest: a learner and a first state are created). `--returning` measures
+the steady state instead: a setup run (not measured) takes each rate's students through
+onboarding into a Teach lesson, and the measured sessions continue it. Rates go up until
+p99 breaks the aim twice in a row.
 
-    .venv/bin/python -m bench.ussd_sweep [--rates 50,100,150,200,250,300] [--seconds 10]
+    .venv/bin/python -m bench.ussd_sweep [--rates 50,100,150,200,250,300] [--seconds 10] [--returning]
 """
 
 from __future__ import annotations
@@ -43,15 +46,21 @@ def _env(db_url: str, data_dir: str) -> dict[str, str]:
 _next_student = [0]
 
 
-def one_rate(port: int, rate: float, seconds: float, think: float, api=None, database: str = "") -> dict:
+def one_rate(port: int, rate: float, seconds: float, think: float, api=None, database: str = "",
+             returning: bool = False) -> dict:
     run = uuid.uuid4().hex[:6]
     students = max(1, int(rate * think))
     first, _next_student[0] = _next_student[0], _next_student[0] + students  # new students every run
+    answers = scenario.USSD_ANSWERS
+    if returning:  # not measured: these students onboard and start a lesson, twice the rate
+        asyncio.run(loadgen.open_loop(port, scenario.ussd_request(run + "s", students, first), rate=2 * rate,
+                                      seconds=scenario.INTO_LESSON * students / (2 * rate)))
+        answers = scenario.USSD_RETURNING
     api_pids = group_pids(api) if api is not None else []
     api_cpu = cpu_seconds_of(api_pids)
     per_worker = {pid: cpu_seconds_of([pid]) for pid in api_pids}
     pg_cpu = {pid: cpu_seconds_of([pid]) for pid in postgres_backends(database)} if database else {}
-    res = asyncio.run(loadgen.open_loop(port, scenario.ussd_request(run, students, first), rate=rate, seconds=seconds))
+    res = asyncio.run(loadgen.open_loop(port, scenario.ussd_request(run, students, first, answers), rate=rate, seconds=seconds))
     done = max(1, len(res.samples))
     # CPU per screen: the API workers', and PostgreSQL's (the backends serving the scratch
     # database; one that opened during the run counts whole, one that closed counts nothing).
@@ -64,12 +73,16 @@ def one_rate(port: int, rate: float, seconds: float, think: float, api=None, dat
                                             for pid, before in per_worker.items()), reverse=True)} if api_pids else {}
     server = [s.server_ms for s in res.samples if s.server_ms is not None]
     ok = sum(1 for s in res.samples if s.status == 200)
+    # What the measured steps were: lesson screens ("Step 2/6 ...", "Continue ...") or not
+    # (onboarding and menus); a returning run that shows few of them did not reach the lessons.
+    lesson = sum(1 for s in res.samples if "Step " in s.answer or "Continue" in s.answer)
     return {"offered_per_s": rate, "completed_per_s": round(len(res.samples) / res.elapsed_s, 1) if res.elapsed_s else 0,
             "ok": ok, "errors": res.errors, "generator_max_lag_ms": round(res.max_lag_ms, 1),
+            "lesson_screen_share": round(lesson / max(1, len(res.samples)), 2),
             **{f"server_{p}_ms": loadgen.pct(server, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}, **cpu}
 
 
-def run(rates: list[float], seconds: float, think: float, api_workers: int) -> dict:
+def run(rates: list[float], seconds: float, think: float, api_workers: int, returning: bool = False) -> dict:
     db_url = fresh_database("somo_bench_sweep")
     r = redis.Redis.from_url(REDIS)
     r.flushdb()
@@ -77,7 +90,8 @@ def run(rates: list[float], seconds: float, think: float, api_workers: int) -> d
     env = _env(db_url, str(data_dir))
     api = None
     out: dict = {"bench": "ussd_sweep", "aim_p99_ms": AIM_P99_MS, "seconds": seconds, "think_s": think,
-                 "api_workers": api_workers, "load_average_at_start": os.getloadavg()[0], "rates": []}
+                 "api_workers": api_workers, "returning": returning, "load_average_at_start": os.getloadavg()[0],
+                 "rates": []}
     try:
         load = start([sys.executable, "-m", "gateway.cli", "curriculum", "import",
                       *map(str, sorted((ROOT / "rag" / "samples").glob("*.yaml")))], env, data_dir / "import.log")
@@ -90,10 +104,10 @@ def run(rates: list[float], seconds: float, think: float, api_workers: int) -> d
         # ... then at the first rate, so the pools have grown and every connection has its
         # prepared statements before anything is measured (the first rate measured cold was
         # always the worst: seconds of p99 at rates that hold warm).
-        one_rate(port, rates[0], 4, think)
+        one_rate(port, rates[0], 4, think, returning=returning)
         misses = 0
         for rate in rates:
-            result = one_rate(port, rate, seconds, think, api, db_url.rsplit("/", 1)[1])
+            result = one_rate(port, rate, seconds, think, api, db_url.rsplit("/", 1)[1], returning)
             result["load_average"] = os.getloadavg()[0]
             result["p99_under_aim"] = result["server_p99_ms"] is not None and result["server_p99_ms"] < AIM_P99_MS
             out["rates"].append(result)
@@ -118,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--think", type=float, default=2.0)
     parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument("--returning", action="store_true",
+                        help="students already in a lesson (a setup run, not measured, onboards them), "
+                             "continuing it: the steady state, where the default is every student's first dial")
     args = parser.parse_args(argv)
     try:
         rates = [float(x) for x in args.rates.split(",") if x.strip()]
@@ -125,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--rates: not a list of numbers: {args.rates!r}")
     if not rates or any(x <= 0 for x in rates):
         parser.error("--rates: give at least one rate above 0")
-    result = run(rates, args.seconds, args.think, args.api_workers)
+    result = run(rates, args.seconds, args.think, args.api_workers, args.returning)
     print(f"USSD: p99 under {AIM_P99_MS:.0f} ms up to {result['highest_rate_p99_under_aim']} screens/s offered "
-          f"({args.api_workers} API workers; load average {result['load_average_at_start']:.1f} at the start)")
+          f"({'returning students in a lesson' if args.returning else 'new students'}; {args.api_workers} API workers; load average {result['load_average_at_start']:.1f} at the start)")
     print(json.dumps(result))
     return 0
 

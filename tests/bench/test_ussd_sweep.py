@@ -36,3 +36,26 @@ def test_ussd_sweep_rejects_bad_rates():
     proc = subprocess.run([sys.executable, "-m", "bench.ussd_sweep", "--rates", "fast"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--rates: not a list of numbers: 'fast'" in proc.stderr
+
+
+@pytest.mark.timeout(150)
+def test_ussd_sweep_returning_measures_students_already_in_a_lesson():
+    services.require("PostgreSQL", services.PG_ADMIN_URL)
+    services.require("Redis", "redis://127.0.0.1:6379/10")
+    proc = subprocess.run([sys.executable, "-m", "bench.ussd_sweep", "--rates", "10", "--seconds", "2",
+                           "--api-workers", "1", "--returning"], cwd=ROOT, capture_output=True, text=True, timeout=140)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["returning"] is True and "returning students in a lesson" in proc.stdout
+    (r,) = result["rates"]
+    assert r["ok"] == 20 and not r["errors"], r
+    assert r["lesson_screen_share"] >= 0.9, r  # continue-or-step screens, not onboarding
+
+
+def test_ussd_sweep_new_students_are_onboarding():
+    """The default: every measured step is a first dial's onboarding (no lesson screen yet)."""
+    proc = subprocess.run([sys.executable, "-m", "bench.ussd_sweep", "--rates", "10", "--seconds", "2",
+                           "--api-workers", "1"], cwd=ROOT, capture_output=True, text=True, timeout=140)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (r,) = json.loads(proc.stdout.strip().splitlines()[-1])["rates"]
+    assert r["lesson_screen_share"] == 0, r
