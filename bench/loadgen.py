@@ -119,7 +119,8 @@ async def open_loop(port: int, make: MakeRequest, *, rate: float, seconds: float
 
     `open_first` connections are opened before the first request, as a gateway's pool keeps
     them: opened one at a time as the load rose, a handful of connections carried the whole
-    run and the server's workers got them unevenly (uvicorn's workers accept from one socket)."""
+    run and the server's workers got them unevenly (uvicorn's workers accept from one socket).
+    Even so the split is the kernel's and the workers' race: `bench.ussd_sweep` reports it."""
     result = Result()
     # Idle connections are reused oldest first (round robin): taking the newest one kept a few
     # hot connections, often on one uvicorn worker, whose GIL then capped the run while the
@@ -130,6 +131,9 @@ async def open_loop(port: int, make: MakeRequest, *, rate: float, seconds: float
         conn = Conn(port)
         conn.reader, conn.writer = await asyncio.open_connection(HOST, port)
         idle.append(conn)
+        # One at a time: a burst is accepted whole by whichever worker wakes first (asyncio
+        # accepts every pending connection in one go), which put all 16 on one worker.
+        await asyncio.sleep(0.005)
 
     async def fire(index: int) -> None:
         async with slots:
