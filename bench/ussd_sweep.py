@@ -30,8 +30,18 @@ from pathlib import Path
 import redis
 
 from bench import loadgen, scenario
-from bench.stack import (ROOT, cpu_seconds_of, drop_database, free_port, fresh_database, group_pids,
-                         postgres_backends, start, start_uvicorn, stop)
+from bench.stack import (
+    ROOT,
+    cpu_seconds_of,
+    drop_database,
+    free_port,
+    fresh_database,
+    group_pids,
+    postgres_backends,
+    start,
+    start_uvicorn,
+    stop,
+)
 
 REDIS = os.environ.get("BENCH_SWEEP_REDIS_URL", "redis://127.0.0.1:6379/10")
 AIM_P99_MS = 50.0

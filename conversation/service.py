@@ -27,8 +27,8 @@ from conversation.lessons import FAILED, REDO, ModeFailed
 from conversation.lock import ContactLock
 from conversation.store import FENCE, StaleState, run_after_commit, update_data
 from conversation.text import gettext_for
-from core.messages import Inbound, Reply
 from core import clock
+from core.messages import Inbound, Reply
 from core.models import Contact, ConversationState, Direction, Message, MessageStatus, Student
 from core.runtime import Runtime
 
