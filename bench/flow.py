@@ -34,6 +34,7 @@ from bench.lessons import run_lessons
 from bench.report import write_report
 from bench.stack import (
     ROOT,
+    cpu_seconds_of,
     drop_database,
     free_port,
     fresh_database,
@@ -305,18 +306,7 @@ def peak_phase(args, bare_port: int, insert_port: int, api_port: int) -> dict:
 
 def cpu_seconds(procs: dict) -> dict[str, float]:
     """User + system CPU seconds of each started process and its children (/proc stat)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for name, proc in procs.items():
-        total = 0.0
-        for pid in group_pids(proc):
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / tick
-        out[name] = total
-    return out
+    return {name: cpu_seconds_of(group_pids(proc)) for name, proc in procs.items()}
 
 
 def machine() -> dict:
