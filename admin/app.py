@@ -19,6 +19,7 @@ from admin.deps import CsrfRefused, FormInvalid, LoginRequired
 from admin.scope import NotAllowed, NotInScope
 from admin.security import SecurityHeaders
 from admin.templating import render
+from core.observability import NO_OTEL
 
 log = logging.getLogger("somo.admin")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -36,7 +37,7 @@ def _error(request: Request, status: int, message: str) -> Response:
 def build_admin(parent: FastAPI) -> FastAPI:
     from admin.views import routers
 
-    sub = FastAPI(title="Somo admin", docs_url=None, redoc_url=None, openapi_url=None)
+    sub = FastAPI(title="Somo admin", docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_OTEL)
     sub.state.parent = parent
     sub.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for router in routers():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings, get_settings, normalise_db_url
@@ -36,7 +37,39 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = Non
 
         return engine
     overflow = pool_size if max_overflow is None else max_overflow
-    return create_engine(url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True, pool_recycle=1800)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=overflow, pool_recycle=1800)
+    ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_S = 1.0
+_IDLE_SINCE = "somo.idle_since"
+
+
+def ping_when_idle(engine: Engine, after_s: float = PING_AFTER_IDLE_S) -> None:
+    """Check a pooled connection with a round trip only when it sat idle for `after_s` or more.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: under load that is a `SELECT 1`
+    round trip per unit of work (two per USSD step), for connections returned a millisecond
+    earlier. A connection idle since before a restart or a dropped link is still checked; a
+    dead one found here is replaced, as pre-ping does (DisconnectionError: the pool retries
+    with a new connection), and a connection that breaks while busy is handled by the
+    engine's disconnect detection (the pool drops every connection older than the failure).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle(_dbapi_conn, record) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < after_s:
+            return  # new (just connected) or returned moments ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)  # the dialect's own ping (autocommitted SELECT 1)
+        except Exception as error:  # noqa: BLE001 - any failure means the connection is unusable
+            raise exc.DisconnectionError(f"idle connection failed its ping: {error}") from error
 
 
 @lru_cache

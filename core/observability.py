@@ -209,3 +209,9 @@ __all__ = [
     "count_llm_fallback", "count_job_failure", "count_job_retry", "observe_job", "REQUEST_ID",
     "current_request_id", "new_request_id", "request_id_scope",
 ]
+
+
+# FastAPI's native OpenTelemetry hooks, off: Somo's metrics are Prometheus (/metrics) and its
+# traces are the request id in the logs. Left on, every request asked the OpenTelemetry API
+# (environment look-ups included) whether a provider was configured.
+NO_OTEL = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}

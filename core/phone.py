@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -15,6 +16,11 @@ class InvalidPhone(ValueError):
 
 def to_e164(raw: str, default_region: str = "KE") -> str:
     """Normalise `raw` (e.g. '0712 345 678', '+254712345678', 'whatsapp:+2547…', '2547…') to E.164."""
+    return _to_e164(raw, default_region)
+
+
+@lru_cache(maxsize=50_000)  # every webhook parses its sender: a USSD session posts the same number each step
+def _to_e164(raw: str, default_region: str) -> str:
     text = (raw or "").strip()
     if text.lower().startswith("whatsapp:"):
         text = text[len("whatsapp:"):]

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core import gctune
+from core.observability import NO_OTEL
 from core.runtime import Runtime, get_runtime, set_runtime
 from gateway import health, webhooks_africastalking, webhooks_console, webhooks_twilio, webhooks_whatsapp
 from gateway.errors import AppError
@@ -32,7 +33,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         gctune.tune(rt.settings.gc_thresholds, where="api")
         yield
 
-    app = FastAPI(title="Somo", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=lifespan)
+    app = FastAPI(title="Somo", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=lifespan,
+                  telemetry=NO_OTEL)
     app.state.runtime = rt
 
     @app.exception_handler(AppError)
