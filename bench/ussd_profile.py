@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"USSD step: p50 {result['ms_p50']} ms, p95 {result['ms_p95']} ms, CPU {result['cpu_ms_mean']} ms (this process), "
           f"{result['sql_per_step_mean']} SQL statements (max {result['sql_per_step_max']}), "
           f"{result['redis_per_step_mean']} Redis commands, {result['pool_checkouts_per_step_mean']} pool checkouts "
-          f"(each a ping round trip with pre-ping) per step; admin db {PG_ADMIN.rsplit('/', 1)[0]}")
+          f"(a ping round trip only after 1 s idle) per step; admin db {PG_ADMIN.rsplit('/', 1)[0]}")
     print(json.dumps(result))
     return 0
 
