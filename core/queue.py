@@ -130,7 +130,9 @@ class RQQueue:
         from rq import Retry
 
         q = self._queues[queue]
-        opts: dict[str, Any] = {"job_id": job_id, "result_ttl": 600, "failure_ttl": 7 * 86400}
+        # No job's return value is read: a finished job's hash is deleted at once (core.worker
+        # does it in its success pipeline), so its id can be queued again; a failed one stays a week.
+        opts: dict[str, Any] = {"job_id": job_id, "result_ttl": 0, "failure_ttl": 7 * 86400}
         if current_request_id():
             opts["meta"] = {"request_id": current_request_id()}  # core.worker runs the job under it
         if retry_intervals:
@@ -155,8 +157,8 @@ class RQQueue:
     def _enqueue_unless_pending(self, q, path: str, args: tuple[Any, ...], opts: dict[str, Any]) -> str:
         """rq's enqueue in one Redis round trip: the job-id check, the job hash, the push and
         the queue registration run as one Lua script (rq itself costs a fetch, then two
-        pipelines). A job with this id still queued or running is left alone; a finished or
-        failed one is queued again, as before."""
+        pipelines). A job with this id still queued or running is left alone; a failed one, or a
+        finished one (whose hash is gone), is queued again."""
         from rq.job import JobStatus
         from rq.scripts import _build_hset_args
 

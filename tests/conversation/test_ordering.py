@@ -130,10 +130,18 @@ def test_two_real_rq_workers_handle_one_students_messages_in_order(rt_redis):
         logs.append(out)
         assert w.returncode == 0, out
     from rq.job import Job
+    from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-    jobs = [Job.fetch(f"process-order-{i}", connection=rt_redis.redis) for i in range(len(SCRIPT))]
-    assert all(j.get_status() == "finished" for j in jobs)
-    assert len({j.worker_name for j in jobs}) == 2  # both workers took jobs for this one student
+    # Finished jobs leave no hash (result_ttl=0): none failed, none left started or queued.
+    queue = rt_redis.queue.rq_queue()
+    assert not any(rt_redis.redis.exists(Job.key_for(f"process-order-{i}")) for i in range(len(SCRIPT)))
+    assert FailedJobRegistry(queue=queue).count == StartedJobRegistry(queue=queue).count == queue.count == 0
+    # Each dead worker's hash stays 60 s with rq's counts: one rendezvous job each, and the
+    # rest were this one student's jobs, shared by both workers.
+    dead = [rt_redis.redis.hgetall(key) for key in rt_redis.redis.keys("rq:worker:*")]
+    done = sorted(int(w[b"successful_job_count"]) - 1 for w in dead)
+    assert len(dead) == 2 and not any(w.get(b"failed_job_count") for w in dead)
+    assert sum(done) == len(SCRIPT) and done[0] >= 1  # both workers took jobs for this one student
     serial_id = store(rt_redis, "+254799000004", SCRIPT)
     process_pending(rt_redis, serial_id, make_deliver(rt_redis))
     concurrent, serial = outcome(rt_redis, "+254799000003"), outcome(rt_redis, "+254799000004")
