@@ -26,11 +26,11 @@ def students(request: Request, session: SessionDep, who: AuthDep, q: str = "", c
     class_id = query_id(class_id)
     q = q.strip()[:100]
     if q:
-        like = f"%{q.lower()}%"
         digits = "".join(ch for ch in q if ch.isdigit())
-        conds = [Student.name.ilike(like)]
+        # autoescape: `%` and `_` in a name are letters to find, not LIKE wildcards
+        conds = [Student.name.icontains(q, autoescape=True)]
         if digits:
-            conds.append(Contact.phone.contains(digits))
+            conds.append(Contact.phone.contains(digits, autoescape=True))
         stmt = stmt.where(or_(*conds))
     if class_id is not None:
         klass = who.scope.klass(session, class_id)
