@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from channels.receipts import forget
 from core.i18n import LANGUAGES
 from core.models import (
     BroadcastRecipient,
@@ -146,6 +147,9 @@ def export(session: Session, student: Student) -> dict[str, Any]:
 def erase(session: Session, student: Student) -> dict[str, int]:
     """Delete the student and every row about them; the contact too when no other profile uses it.
 
+    Provider events go too: those naming the erased messages (receipts, USSD session ends)
+    and, when the contact goes, every one that carries the phone number.
+
     Deletes explicitly rather than trusting ON DELETE CASCADE, which SQLite only honours
     when foreign keys are switched on.
     """
@@ -154,6 +158,8 @@ def erase(session: Session, student: Student) -> dict[str, int]:
     others = list(session.scalars(select(Student.id).where(Student.contact_id == contact_id, Student.id != sid)))
     counts: dict[str, int] = {}
     msg_cond = Message.student_id == sid if others else or_(Message.student_id == sid, Message.contact_id == contact_id)
+    contact = session.get(Contact, contact_id)
+    counts["provider_events"] = forget(session, msg_cond, contact.phone if contact is not None and not others else None)
     message_ids = select(Message.id).where(msg_cond)
     session.execute(update(Message).where(Message.reply_to_id.in_(message_ids)).values(reply_to_id=None))
     session.execute(update(BroadcastRecipient).where(BroadcastRecipient.message_id.in_(message_ids))
@@ -164,7 +170,6 @@ def erase(session: Session, student: Student) -> dict[str, int]:
                         ("broadcast_recipients", BroadcastRecipient)):
         counts[name] = session.execute(delete(model).where(model.student_id == sid)).rowcount
     session.execute(delete(Student).where(Student.id == sid))
-    contact = session.get(Contact, contact_id)
     if contact is not None and not others:
         session.delete(contact)
         counts["contact"] = 1

@@ -2,7 +2,8 @@
 
 Every callback is recorded as a ProviderEvent under a unique (provider, kind, key), so
 a repeated callback changes nothing. Receipts arrive out of order (a `sent` after a
-`delivered`), so a status only moves forward.
+`delivered`), so a status only moves forward. Their payloads carry the student's number,
+so erasing a student forgets their events (`forget`); retention deletes old ones.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, Text, and_, cast, delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from channels.base import StatusUpdate
 from core import clock
@@ -123,3 +124,50 @@ def mark_opted_out(session: Session, phone: str | None, *, reason: str) -> bool:
         contact.opted_out_at = clock.now()
         log.info("contact opted out", extra={"phone": mask(phone), "reason": reason})
     return True
+
+
+def forget(session: Session, messages: ColumnElement[bool], phone: str | None) -> int:
+    """Delete the provider events about a person being erased; returns how many went.
+
+    `messages`: the condition naming the Message rows being erased (call this before they
+    go). The status events and early markers of their provider ids go, and the USSD session
+    ends of their sessions (the AT webhooks key `ussd_end` by session id and `optout` by
+    "sender id:E.164 phone"). `phone` (E.164), when the number itself is being forgotten (no
+    other profile uses it): every event that carries it goes too (a receipt for a message we
+    never stored, an opt-out), matched as a whole JSON string value in any field, in the
+    forms the providers send it (`+2547…`, Meta's `2547…`, Twilio's `whatsapp:+2547…`).
+
+    A few DELETE statements, each a join the database plans (no event is loaded here); the
+    phone match reads every row's payload, which erasure, being rare, can afford.
+    """
+    def of_erased(column) -> ColumnElement[bool]:
+        return exists().where(messages, Message.provider == ProviderEvent.provider, column)
+
+    def receipt_for(event) -> ColumnElement[bool]:
+        # The id in `_update`, not the key's prefix: an equality the database can hash-join,
+        # and no LIKE on ids that hold `_`.
+        return event.payload[("_update", "provider_message_id")].as_string()
+
+    conditions = [
+        and_(ProviderEvent.kind == "status", of_erased(Message.provider_message_id == receipt_for(ProviderEvent))),
+        and_(ProviderEvent.kind == EARLY, of_erased(Message.provider_message_id == ProviderEvent.dedupe_key)),
+        and_(ProviderEvent.kind == "ussd_end", of_erased(Message.ussd_session_id == ProviderEvent.dedupe_key)),
+    ]
+    if phone:
+        forms = (phone, phone.removeprefix("+"), f"whatsapp:{phone}")
+
+        def carries(event) -> ColumnElement[bool]:
+            text = cast(event.payload, Text)
+            return or_(*(text.contains(f'"{form}"', autoescape=True) for form in forms),
+                       and_(event.kind == "optout", event.dedupe_key.endswith(f":{phone}", autoescape=True)))
+
+        receipt = aliased(ProviderEvent)
+        conditions += [
+            # the marker of a receipt for a message we never stored: before that receipt goes
+            and_(ProviderEvent.kind == EARLY, exists().where(
+                receipt.provider == ProviderEvent.provider, receipt.kind == "status",
+                receipt_for(receipt) == ProviderEvent.dedupe_key, carries(receipt))),
+            carries(ProviderEvent),
+        ]
+    return sum(session.execute(delete(ProviderEvent).where(cond).execution_options(synchronize_session=False))
+               .rowcount for cond in conditions)
