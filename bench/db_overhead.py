@@ -8,10 +8,12 @@ A USSD step spends most of its CPU in SQLAlchemy and psycopg, not in Somo's own 
    with two; one autocommitted statement on a bare connection.
 2. `statement`: one small Core UPDATE through `Session.execute`, `Connection.execute`,
    `exec_driver_sql` (the SQL compiled once) and psycopg directly.
-3. `pending`: the statement a turn starts with (`conversation.service._pending_with_floor`:
-   the inbound row, the fencing floor, the contact and learner, the rate window), in a new
-   session as in a turn; the same columns through Core (no ORM objects); and that Core row
-   made into the three ORM objects by hand (constructor, `make_transient_to_detached`, add).
+3. `pending`: the statement a turn starts with (the inbound row, the fencing floor, the
+   contact and learner, the rate window), in a new session as in a turn: through the ORM
+   (as before round 5); the same columns through Core (no ORM objects); that Core row made
+   into the three ORM objects by hand (constructor, `make_transient_to_detached`, add); and
+   what a turn does now on PostgreSQL (`conversation.service._pending_with_floor`: the
+   driver, then the objects by hand).
 
 The variants run interleaved, one call each in turn, so a noisy neighbour slows all of them
 alike. Scratch PostgreSQL database; nothing else is started.
@@ -159,7 +161,16 @@ def _pending_variants(sessions, contact_id, service, limits, Contact, Conversati
         session.add(obj)
         return obj
 
+    before = service._PENDING_WITH_FLOOR.add_columns(  # the ORM statement a turn ran before round 5
+        select(func.count()).select_from(service._RECENT).where(service._RATE_WINDOW).scalar_subquery(),
+        select(func.min(service._RECENT.created_at)).where(service._RATE_WINDOW).scalar_subquery())
+
     def orm() -> None:
+        with sessions() as s:
+            s.execute(before, {"contact_id": contact_id}).all()
+            s.rollback()
+
+    def now() -> None:
         with sessions() as s:
             service._pending_with_floor(s, contact_id)
             s.rollback()
@@ -177,7 +188,8 @@ def _pending_variants(sessions, contact_id, service, limits, Contact, Conversati
             attach(s, Student, l_keys, row[n_m + 1 + n_c:n_m + 1 + n_c + len(l_keys)])
             s.rollback()
 
-    return {"ORM (as a turn)": orm, "Core, same columns": core_only, "Core + 3 ORM objects by hand": core_and_objects}
+    return {"ORM (before round 5)": orm, "Core, same columns": core_only, "Core + 3 ORM objects by hand": core_and_objects,
+            "driver + 3 objects (a turn now)": now}
 
 
 def main(argv: list[str] | None = None) -> int:
