@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.models import CurriculumPack
@@ -86,7 +86,7 @@ def pack_ids(session: Session, *, curriculum: str | None = None, country: str | 
     if country:
         q = q.where(CurriculumPack.country == country.upper())
     if subject:
-        q = q.where(CurriculumPack.subject.ilike(subject))
+        q = q.where(func.lower(CurriculumPack.subject) == subject.lower())  # any case; % and _ literal
     if grade is not None:
         q = q.where(CurriculumPack.grade == grade)
     return list(session.scalars(q.order_by(CurriculumPack.pack)))

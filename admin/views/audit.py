@@ -22,7 +22,7 @@ def audit_log(request: Request, session: SessionDep, who: AuthDep, action: str =
     if not who.scope.is_platform:
         stmt = stmt.where(AuditLog.school_id == who.user.school_id)
     if action.strip():
-        stmt = stmt.where(AuditLog.action.startswith(action.strip()[:80]))
+        stmt = stmt.where(AuditLog.action.startswith(action.strip()[:80], autoescape=True))  # % and _ literal
     if before is not None:
         stmt = stmt.where(AuditLog.id < before)
     rows = list(session.scalars(stmt.order_by(AuditLog.id.desc()).limit(PAGE)))

@@ -48,3 +48,17 @@ def test_percent_and_underscore_match_themselves(named, client):
     assert found(client, "_") == ["Neema a_b"]
     assert found(client, "neema") == sorted(NAMES)  # an ordinary search is unchanged
     assert found(client, "0002") == sorted(NAMES)  # and so is the phone search
+
+
+def test_the_audit_filter_matches_underscore_literally(rt, world, client):
+    csrf = signed_in(client, world.a.admin_email)
+    client.post(f"/admin/students/{world.a.student_id}/active", data={"csrf_token": csrf, "active": "0"})
+
+    def actions(prefix: str) -> str:
+        page = client.get("/admin/audit", params={"action": prefix})
+        assert page.status_code == 200
+        return page.text
+
+    assert "student.deactivate" in actions("student.")
+    assert "student.deactivate" not in actions("student_")  # as LIKE 'student_%' it would match
+    assert "student.deactivate" not in actions("%deactivate")
