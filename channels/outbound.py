@@ -56,6 +56,37 @@ def store_outbound(
     return rows
 
 
+_OUT = Message.__table__
+# What a reply's rows give back: the send job needs the id; callers and tests read the rest.
+_RETURNED = (_OUT.c.id, _OUT.c.channel, _OUT.c.provider, _OUT.c.phone, _OUT.c.service_number, _OUT.c.text,
+             _OUT.c.status, _OUT.c.segments, _OUT.c.encoding, _OUT.c.payload, _OUT.c.reply_to_id,
+             _OUT.c.contact_id, _OUT.c.student_id)
+_INSERT_REPLY = insert(_OUT).returning(*_RETURNED, sort_by_parameter_order=True)
+
+
+def _insert_reply_rows(session: Session, rendered: Rendered, *, channel: str, provider: str, meta: dict | None,
+                       **fields) -> list:
+    """A reply's outbound rows, queued, by one Core INSERT ... RETURNING (read-only rows with
+    the columns above, not ORM objects: the ORM's flush of each new Message cost more CPU than
+    the statement on every SMS and WhatsApp turn). `store_outbound` keeps the ORM for the rest."""
+    now = clock.now()
+    payloads = rendered.payloads or [None] * len(rendered.messages)
+    params = []
+    for text, interactive in zip(rendered.messages, payloads, strict=False):
+        payload = dict(meta or {})
+        if interactive:
+            payload["interactive"] = interactive
+        params.append({
+            "direction": Direction.OUT.value, "channel": channel, "provider": provider, "text": text,
+            "segments": _segments(rendered, text), "encoding": rendered.encoding,
+            "status": MessageStatus.QUEUED.value, "payload": payload or None, "attempts": 0, "cost_tokens": 0,
+            "broadcast_id": None, "ussd_session_id": None, "created_at": now, "updated_at": now, **fields,
+        })
+    if not params:
+        return []
+    return list(session.execute(_INSERT_REPLY, params).all())
+
+
 def _store_screen(session: Session, rendered: Rendered, *, provider: str, meta: dict | None, **fields) -> None:
     """The USSD screen row: the HTTP answer itself, stored as sent by one Core INSERT (no ORM
     object: nothing reads it back in this unit of work, and this runs on every USSD step)."""
@@ -94,7 +125,7 @@ def reply_language(session: Session, inbound: Message, reply: Reply, default: st
     return default
 
 
-def store_reply(session: Session, settings: Settings, inbound: Message, reply: Reply) -> tuple[list[Message], Rendered]:
+def store_reply(session: Session, settings: Settings, inbound: Message, reply: Reply) -> tuple[list, Rendered]:
     """Render `reply` for the inbound message's channel and provider, and store the rows.
 
     Returns the rows that still need a send job, and the main rendering (whose `rest`
@@ -112,13 +143,14 @@ def store_reply(session: Session, settings: Settings, inbound: Message, reply: R
         rendered = render_for("ussd", reply, limit=settings.screen_limit(network), lang=lang)
         _store_screen(session, rendered, provider=inbound.provider, ussd_session_id=inbound.ussd_session_id,
                       meta=meta, **common)
-        to_send: list[Message] = []
+        to_send: list = []
         if reply.sms_followup:
             sms = render_sms(Reply(reply.sms_followup), max_segments=settings.sms_max_segments, lang=lang)
             common["service_number"] = settings.at_sender_id or None
-            to_send = store_outbound(session, sms, channel="sms", provider=inbound.provider, meta=meta, **common)
+            to_send = _insert_reply_rows(session, sms, channel="sms", provider=inbound.provider, meta=meta, **common)
         return to_send, rendered
     rendered = render_for(inbound.channel, reply, provider=inbound.provider, lang=lang,
                           max_segments=settings.sms_max_segments)
-    rows = store_outbound(session, rendered, channel=inbound.channel, provider=inbound.provider, meta=meta, **common)
+    rows = _insert_reply_rows(session, rendered, channel=inbound.channel, provider=inbound.provider, meta=meta,
+                              **common)
     return rows, rendered
