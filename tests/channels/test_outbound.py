@@ -54,3 +54,25 @@ def test_bypass_flag_is_kept_on_every_part(gw_rt):
         assert len(rows) > 1 and all(m.payload == {"bypass_optout": True} for m in rows)
         assert all(m.segments == 1 and m.encoding == "gsm7" for m in rows)
         assert all(m.reply_to_id == inbound.id for m in rows)
+
+
+def test_reply_parts_are_stored_in_order_on_both_backends(any_db_url, tmp_path):
+    """One INSERT ... RETURNING for a reply's parts: the ids come back in the parts' order,
+    and the stored rows are what the send job reads (SQLite for the demo, PostgreSQL)."""
+    from tests.conftest import make_runtime
+
+    runtime = make_runtime(any_db_url, tmp_path=tmp_path)
+    try:
+        with runtime.session() as s:
+            inbound = inbound_row(s, channel="sms")
+            rows, rendered = store_reply(s, runtime.settings, inbound, Reply("Jifunze hesabu kila siku. " * 20))
+            ids = [r.id for r in rows]
+        assert len(rendered.messages) > 1 and len(ids) == len(rendered.messages) and ids == sorted(ids)
+        with runtime.session() as s:
+            stored = list(s.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)))
+        assert [m.text for m in stored] == rendered.messages
+        assert all(m.status == "queued" and m.direction == "out" and m.reply_to_id == inbound.id for m in stored)
+        assert all(m.student_id == inbound.student_id and m.contact_id == inbound.contact_id for m in stored)
+        assert all(m.created_at is not None and m.attempts == 0 for m in stored)
+    finally:
+        runtime.close()
