@@ -126,6 +126,12 @@ def touch(student: Student) -> None:
         student.last_active_at = now
 
 
+def _enrolled_here(session: Session, student_id: int) -> bool:
+    """Whether this unit of work enrolled the learner (joining a class by its number does)."""
+    return any(isinstance(obj, Enrolment) and obj.student_id == student_id
+               for obj in (*session.new, *session.identity_map.values()))
+
+
 def new_student(session: Session, contact: Contact, channel: str) -> Student:
     student = Student(contact_id=contact.id, name="", language="en", onboarded=False,
                       preferred_channel=channel if channel in ("sms", "ussd", "whatsapp") else "sms")
@@ -162,7 +168,10 @@ class Turn:
     def class_id(self, student: Student) -> int | None:
         """The student's first active class, once per turn (the facts and the lesson both ask); see enrolled.py."""
         if student.id not in self._class_ids:
-            self._class_ids[student.id] = enrolled.first_class(self.session, student.id)
+            if student.id in self.session.info.get(NEW_STUDENTS, ()) and not _enrolled_here(self.session, student.id):
+                self._class_ids[student.id] = None  # created in this unit of work, not enrolled in it
+            else:
+                self._class_ids[student.id] = enrolled.first_class(self.session, student.id)
         return self._class_ids[student.id]
 
     def is_new_session(self, st: ConvState, text: str, command: Command | None) -> bool:

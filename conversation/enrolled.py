@@ -27,5 +27,11 @@ def first_class(session: Session, student_id: int) -> int | None:
     ))
 
 
+def prime(session: Session, student_id: int, class_id: int | None) -> None:
+    """The learner's first active class, read by the turn's first statement (conversation.service):
+    the memo then answers the turn without a SELECT of its own."""
+    classes.put(session, student_id, class_id)
+
+
 def forget() -> None:
     classes.forget()

@@ -22,14 +22,14 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased, load_only, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from conversation import engine, limits
+from conversation import engine, enrolled, limits
 from conversation.lessons import FAILED, REDO, ModeFailed
 from conversation.lock import ContactLock
 from conversation.store import FENCE, StaleState, run_after_commit, update_data
 from conversation.text import gettext_for
 from core import clock
 from core.messages import Inbound, Reply
-from core.models import Contact, ConversationState, Direction, Message, MessageStatus, Student
+from core.models import Contact, ConversationState, Direction, Enrolment, Message, MessageStatus, Student
 from core.runtime import Runtime
 
 log = logging.getLogger("somo.conversation")
@@ -130,7 +130,11 @@ _FLOOR = (select(func.coalesce(func.max(ConversationState.version), 0))
 _PENDING_COLUMNS = (
     select(*_INBOUND_FIELDS, _FLOOR, *_CONTACT_FIELDS, *_LEARNER_FIELDS,
            select(func.count()).select_from(_RECENT).where(_RATE_WINDOW).scalar_subquery(),
-           select(func.min(_RECENT.created_at)).where(_RATE_WINDOW).scalar_subquery())
+           select(func.min(_RECENT.created_at)).where(_RATE_WINDOW).scalar_subquery(),
+           # the learner's first active class (conversation.enrolled), asked by every turn
+           select(Enrolment.class_id).where(Enrolment.student_id == Contact.active_student_id,
+                                            Enrolment.active.is_(True))
+           .order_by(Enrolment.id).limit(1).scalar_subquery())
     .join(Contact, Contact.id == Message.contact_id)
     .outerjoin(_Learner, _Learner.id == Contact.active_student_id)
     .where(Message.contact_id == bindparam("contact_id"), Message.direction == Direction.IN.value,
@@ -173,6 +177,8 @@ def _pending_on_postgres(session: Session, contact_id: int) -> tuple[Message | N
     # The identity map holds clean objects weakly: keep the contact and learner for the unit of work.
     session.info[LOADED] = (contact, learner)
     limits.prefetch(session, row.phone, row.created_at, int(first[at]), first[at + 1])
+    if learner is not None:
+        enrolled.prime(session, learner.id, first[at + 2])
     return row, floor, len(rows) > 1
 
 

@@ -44,6 +44,11 @@ class Memo:
                 self._values.popitem(last=False)
         return value
 
+    def put(self, session: Session, key: Any, value: Any) -> None:
+        """Remember a value the caller read anyway (in a statement of its own)."""
+        with self._lock:
+            self._values[(str(session.get_bind().url), key)] = (time.monotonic(), value)
+
     def forget(self) -> None:
         with self._lock:
             self._values.clear()

@@ -56,3 +56,31 @@ def test_a_change_by_another_process_is_seen_after_the_ttl(rt, monkeypatch):
     monkeypatch.setattr(enrolled.classes, "ttl_s", 0.0)
     with rt.session() as s:
         assert enrolled.first_class(s, sid) == cid
+
+
+def test_a_turn_on_postgresql_reads_the_class_with_its_first_statement(pg_url, tmp_path):
+    """The memo is empty (a new process, or 30 s after the learner's last turn): the turn's
+    first statement (PostgreSQL) brings the class along, so no SELECT of its own is made."""
+    from tests.conftest import installed_runtime
+
+    with installed_runtime(pg_url, tmp_path) as rt:
+        _class_comes_with_the_first_statement(rt)
+
+
+def _class_comes_with_the_first_statement(rt):
+    from tests.conversation.helpers import Phone
+
+    phone = Phone(rt, "+254711000444")
+    phone.send("hi")
+    with rt.session() as s:
+        school = factories.school(s)
+        klass = factories.school_class(s, school=school)
+        s.add(Enrolment(student_id=phone.student().id, class_id=klass.id))
+        cid = klass.id
+    enrolled.forget()
+    seen = _count_selects(rt.engine)
+    phone.send("1")
+    assert seen == []
+    with rt.session() as s:
+        assert enrolled.first_class(s, phone.student().id) == cid  # remembered from the turn's statement
+    assert seen == []
