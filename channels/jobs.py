@@ -292,7 +292,8 @@ _CLAIM = (
         or_(_M.c.next_attempt_at.is_(None), _M.c.next_attempt_at <= bindparam("now")),
         ~_earlier_part_pending(),
     )
-    .values(status=MessageStatus.SENDING.value, attempts=_M.c.attempts + 1)
+    # updated_at is the claim's time: channels.reconcile reads a row left `sending` by it.
+    .values(status=MessageStatus.SENDING.value, attempts=_M.c.attempts + 1, updated_at=bindparam("now"))
     .returning(
         _M.c.id, _M.c.channel, _M.c.provider, _M.c.phone, _M.c.service_number, _M.c.text, _M.c.payload,
         _contact_column(_C.c.opted_out).label("opted_out"),

@@ -5,12 +5,17 @@ per process, so respx can stand in for Twilio in tests), pointed at `TWILIO_API_
 Timeouts, 5xx and 429 are raised by the transport as retryable errors carrying
 `Retry-After`; 4xx answers come back through the SDK as `TwilioRestException` with
 Twilio's error code (21610: the recipient replied STOP).
+
+`logged_since` asks Twilio's message log for a send whose answer we never got (a worker died
+during the call): `channels.reconcile` uses it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 from twilio.base.exceptions import TwilioRestException
@@ -45,6 +50,17 @@ STATUS = {
 }
 OPTED_OUT_CODE = 21610  # "Attempt to send to unsubscribed recipient"
 OUTSIDE_WINDOW_CODE = 63016
+LOG_LOOKUP_LIMIT = 200  # messages read from Twilio's log per look-up (one student's, since the claim's day)
+
+
+@dataclass
+class Logged:
+    """A message in Twilio's log that may be the send we lost the answer to."""
+
+    sid: str
+    status: str  # a MessageStatus value; Twilio's queued/accepted/sending are `sent` (it has the message)
+    error: str | None
+    created_at: datetime | None
 
 
 def parse_message(form: dict[str, str], default_country: str = "KE") -> Inbound:
@@ -78,6 +94,10 @@ def parse_status(form: dict[str, str]) -> StatusUpdate:
         provider_message_id=sid, status=STATUS[status], error=error,
         opted_out=code == str(OPTED_OUT_CODE), phone=raw_to.removeprefix(WHATSAPP_PREFIX) or None,
     )
+
+
+def _normal(text: str | None) -> str:
+    return (text or "").replace("\r\n", "\n").strip()
 
 
 class HttpxTwilioClient(HttpClient):
@@ -137,6 +157,31 @@ class TwilioAdapter:
             raise SendError(f"Twilio error {exc.code} (HTTP {exc.status}): {exc.msg}"[:500], retryable=False,
                             opted_out=exc.code == OPTED_OUT_CODE) from exc
         return SendResult(provider_message_id=message.sid, status=MessageStatus.SENT.value)
+
+    def logged_since(self, out: Outgoing, since: datetime) -> list[Logged]:
+        """Outbound messages in Twilio's log from our sender to `out.to`, created at or after
+        `since`, carrying `out`'s body, oldest first: the Messages list filtered by To, From and
+        DateSent (a day, in GMT; the time is compared here on `date_created`). A template send's
+        body is Twilio's rendering of the template, so it is matched on the addresses and time
+        alone. Raises SendError when Twilio cannot be asked."""
+        to = WHATSAPP_PREFIX + out.to if out.channel == "whatsapp" else out.to
+        body = _normal(out.text)
+        found: list[Logged] = []
+        try:
+            for m in self.client.messages.stream(to=to, from_=self._sender(out), date_sent_after=f"{since:%Y-%m-%d}",
+                                                 limit=LOG_LOOKUP_LIMIT, page_size=100):
+                created = m.date_created.astimezone(UTC) if m.date_created else None
+                if not (m.direction or "").startswith("outbound") or (created is not None and created < since):
+                    continue
+                if out.template is None and _normal(m.body) != body:
+                    continue
+                code = str(m.error_code) if m.error_code else None
+                status = STATUS.get(m.status or "") or MessageStatus.SENT.value
+                found.append(Logged(sid=m.sid, status=status, created_at=created,
+                                    error=f"Twilio error {code}" if code and status == MessageStatus.FAILED.value else None))
+        except TwilioRestException as exc:
+            raise SendError(f"Twilio error {exc.code} (HTTP {exc.status}): {exc.msg}"[:500], retryable=True) from exc
+        return sorted(found, key=lambda m: m.created_at or since)
 
     def close(self) -> None:
         self.http.close()

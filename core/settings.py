@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = 64_000
     send_max_attempts: int = 6
     send_backoff_base_s: float = 2.0
+    # A row left `sending` this long (its worker died during the provider call) is reconciled by the sweep. 0 = never.
+    send_reconcile_after_s: int = Field(default=900, ge=0)
 
     # Conversation.
     state_ttl_s: int = 7 * 24 * 3600

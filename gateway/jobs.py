@@ -1,5 +1,6 @@
 """Jobs the gateway queues: handling a contact's stored inbound messages (SMS and WhatsApp),
-and the sweep that re-queues work a crash left between a commit and its enqueue."""
+and the sweep that re-queues work a crash left between a commit and its enqueue and
+reconciles sends a crash left in flight."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 
 from channels.jobs import send_messages
 from channels.outbound import enqueue_sends
+from channels.reconcile import reconcile_sending
 from conversation.service import process_pending
 from core import clock
 from core.models import Direction, Message, MessageStatus
@@ -55,8 +57,11 @@ def sweep() -> dict[str, int]:
 
     Safe to run any time (e.g. every minute from the scheduler): both kinds were never
     claimed, so queueing them again cannot send anything twice, and the job ids keep
-    one job per row. Rows stuck in `sending` are left alone on purpose: the provider may
-    have accepted them, and a second send would reach the student twice.
+    one job per row. Rows in `sending` are not queued: the provider may have accepted them,
+    and a second send would reach the student twice. Those left there longer than
+    `SEND_RECONCILE_AFTER_S` (a worker died during the provider call) are reconciled
+    (`channels.reconcile`): looked up in Twilio's log, or marked failed where the provider
+    cannot be asked. Its counts are added as `reconciled_<outcome>` when not zero.
     """
     runtime = get_runtime()
     cutoff = clock.now() - SWEEP_AFTER
@@ -80,15 +85,20 @@ def sweep() -> dict[str, int]:
         runtime.queue.enqueue("gateway.jobs.process_contact", contact_id, job_id=f"process-{message_id}-{slot}")
     for message_id in outbound:
         runtime.queue.enqueue("channels.jobs.send_message", message_id, job_id=f"send-{message_id}-{slot}")
-    return {"inbound": len(inbound), "outbound": len(outbound)}
+    counts = {"inbound": len(inbound), "outbound": len(outbound)}
+    # After the queueing above: a row the reconciliation puts back is queued by it, once.
+    counts.update({f"reconciled_{outcome}": n for outcome, n in reconcile_sending(runtime).items() if n})
+    return counts
 
 
 def sweep_and_reschedule() -> dict[str, int]:
     """Sweep now, then again in SWEEP_EVERY on the rq scheduler (one job per minute slot, so
     several workers seeding it at start-up still make one chain). `somo worker` seeds it."""
     runtime = get_runtime()
-    counts = sweep()
-    if runtime.queue.is_async:
-        at = clock.now() + SWEEP_EVERY
-        runtime.queue.enqueue("gateway.jobs.sweep_and_reschedule", queue="low", at=at, job_id=f"sweep-{at:%Y%m%d%H%M}")
-    return counts
+    try:
+        return sweep()
+    finally:  # a sweep that failed (the database away) must not end the chain
+        if runtime.queue.is_async:
+            at = clock.now() + SWEEP_EVERY
+            runtime.queue.enqueue("gateway.jobs.sweep_and_reschedule", queue="low", at=at,
+                                  job_id=f"sweep-{at:%Y%m%d%H%M}")
