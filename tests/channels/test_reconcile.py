@@ -303,3 +303,30 @@ def test_two_passes_at_once_settle_each_row_once(pg_url, tmp_path, frozen):
         set_runtime(previous)
         rt.close()
 
+
+
+@respx.mock
+def test_on_rq_a_send_twilio_has_no_copy_of_is_queued_and_a_worker_sends_it_once(pg_url, redis_url, tmp_path, frozen):
+    """Production shape: the reconciled send is an rq job (PostgreSQL, Redis, a real worker)."""
+    from rq.worker import SimpleWorker
+
+    rt = make_runtime(pg_url, redis_url, tmp_path=tmp_path, **PROVIDER_SETTINGS)
+    previous = set_runtime(rt)
+    try:
+        mid = stuck(rt, provider="twilio", created_at=clock.now() - LATER)
+        respx.get(TWILIO).mock(return_value=log_page())
+        create = respx.post(TWILIO).mock(
+            return_value=httpx.Response(201, json={**fixture("twilio:create_answer"), "sid": SID}))
+        assert sweep() == {"inbound": 0, "outbound": 0, "reconciled_requeued": 1}
+        assert row(rt, mid).status == "queued" and create.call_count == 0
+        # Before a worker runs it, the next sweep sees an old `queued` row and queues it too
+        # (the safety net should that enqueue have been lost): the claim still sends it once.
+        later(timedelta(minutes=1))
+        assert sweep() == {"inbound": 0, "outbound": 1}
+        SimpleWorker([rt.queue.rq_queue("default")], connection=rt.redis).work(burst=True)
+        assert (row(rt, mid).status, row(rt, mid).provider_message_id, row(rt, mid).attempts) == ("sent", SID, 2)
+        assert create.call_count == 1
+    finally:
+        set_runtime(previous)
+        rt.redis.flushdb()
+        rt.close()
