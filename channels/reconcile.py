@@ -58,8 +58,9 @@ OUTCOMES = ("sent", "requeued", "failed", "unreachable")
 INTERRUPTED = "interrupted during the provider call; not re-sent because the provider may have it"
 NOT_IN_TWILIO = "interrupted during the provider call; Twilio's message log has no copy"
 BATCH = 200  # rows per pass; the rest wait for the next pass
-BUDGET_S = 60.0  # a pass stops asking the provider after this long (the sweep is a job with a timeout)
+BUDGET_S = 60.0  # a pass stops asking providers after this long (the sweep is an rq job with a timeout)
 CLOCK_SLACK = timedelta(minutes=2)  # our clock against Twilio's, when comparing its date_created with the claim
+ASKABLE = frozenset({"twilio"})  # providers whose log we can ask about a message we hold no id for
 REQUEUE_SAFE = frozenset({"console"})  # providers that keep no copy of their own
 
 _M = Message.__table__
@@ -77,7 +78,7 @@ def reconcile_sending(runtime: Runtime) -> dict[str, int]:
     asked_down: set[str] = set()  # providers that failed to answer in this pass: not asked again until the next
     with _autocommit(runtime) as conn:
         for row in conn.execute(_STUCK, {"cutoff": cutoff}).all():
-            if row.provider in asked_down or time.monotonic() - started > BUDGET_S:
+            if row.provider in ASKABLE and (row.provider in asked_down or time.monotonic() - started > BUDGET_S):
                 outcome = "unreachable"
             else:
                 try:
@@ -101,7 +102,7 @@ def reconcile_sending(runtime: Runtime) -> dict[str, int]:
 def _reconcile_one(runtime: Runtime, conn: Connection, row) -> str | None:
     """Settle one row; the outcome, or None when another pass (or a new claim) got there first."""
     claim = {"rid": row.id, "claimed_attempts": row.attempts, "claimed": row.updated_at, "now": clock.now()}
-    if row.provider == "twilio":
+    if row.provider in ASKABLE:
         return _ask_twilio(runtime, conn, row, claim)
     if row.provider in REQUEUE_SAFE:
         return _requeue(runtime, conn, row, claim, "interrupted during the send; queued again")
