@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.driver import DriverStatement
 from core.models import ConversationState, Student
 from core.runtime import Runtime
 
@@ -47,7 +48,7 @@ return 1
 _STATE = ConversationState.__table__
 # Built once: every turn writes the state, and a prebuilt Core statement skips the ORM's
 # statement construction and cache-key work (the compiled form is cached per dialect).
-_SAVE = (
+_SAVE = DriverStatement(
     update(_STATE)
     .where(_STATE.c.student_id == bindparam("sid"), _STATE.c.version < bindparam("token"))
     .values(state=bindparam("state"), mode=bindparam("mode"), pack=bindparam("pack"), topic=bindparam("topic"),
@@ -72,10 +73,10 @@ def copy_data(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-_INSERT_FIRST: dict[str, object] = {}
+_INSERT_FIRST: dict[str, DriverStatement] = {}
 
 
-def _insert_first(session: Session):
+def _insert_first(session: Session) -> DriverStatement:
     """INSERT … ON CONFLICT (student_id) DO NOTHING RETURNING, built once per dialect."""
     dialect = session.get_bind().dialect.name
     stmt = _INSERT_FIRST.get(dialect)
@@ -84,7 +85,7 @@ def _insert_first(session: Session):
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        stmt = (dialect_insert(_STATE)
+        stmt = DriverStatement(dialect_insert(_STATE)
                 .values(student_id=bindparam("sid"), state=bindparam("state"), mode=bindparam("mode"),
                         pack=bindparam("pack"), topic=bindparam("topic"), step=bindparam("step"),
                         data=bindparam("data", type_=_STATE.c.data.type), version=bindparam("token"),
@@ -233,10 +234,10 @@ class StateStore:
         # does nothing on a row already there, no savepoint); a saved one is updated first.
         # Either way the other statement follows when the first finds nothing to do; when
         # both do nothing, a newer writer holds the row.
-        inserted = not st.version and conn.execute(_insert_first(self.session), params).first() is not None
+        inserted = not st.version and _insert_first(self.session).execute(conn, params).first() is not None
         if not inserted:
-            updated = conn.execute(_SAVE, params).rowcount
-            if not updated and (st.version == 0 or conn.execute(_insert_first(self.session), params).first() is None):
+            updated = _SAVE.execute(conn, params).rowcount
+            if not updated and (st.version == 0 or _insert_first(self.session).execute(conn, params).first() is None):
                 raise StaleState(f"student {st.student_id}: a newer writer holds version >= {token}")
         self.session.info.setdefault(SAVED, {})[st.student_id] = saved
         if self.redis is not None:
@@ -286,9 +287,9 @@ def update_data(session: Session, student_id: int, change) -> None:
     change(saved.data)
     if saved.data == before:  # nothing kept and nothing to clear: the common turn writes nothing more
         return
-    session.execute(
-        update(ConversationState)
-        .where(ConversationState.student_id == student_id, ConversationState.version == saved.version)
-        .values(data=copy_data(saved.data))
-        .execution_options(synchronize_session=False)
-    )
+    _SET_DATA.execute(session, {"b_sid": student_id, "b_version": saved.version, "data": copy_data(saved.data)})
+
+
+_SET_DATA = DriverStatement(
+    update(_STATE).where(_STATE.c.student_id == bindparam("b_sid"), _STATE.c.version == bindparam("b_version"))
+    .values(data=bindparam("data")))

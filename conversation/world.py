@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from conversation.text import subject_title
+from core.driver import DriverStatement
 from core.models import CurriculumPack, Enrolment, School, SchoolClass, Student
 from rag.store import get_pack
 
@@ -75,11 +76,23 @@ class World(Protocol):
 
 
 # Built once: the four columns a profile needs, not whole learners.
-_PROFILES = (
+_PROFILES = DriverStatement(
     select(Student.id, Student.name, Student.pin_hash, Student.onboarded)
     .where(Student.contact_id == bindparam("contact_id"), Student.active.is_(True))
     .order_by(Student.id)
 )
+# Built once, sent by the driver on PostgreSQL (core.driver): the menus ask them.
+_CLASS_PACKS = DriverStatement(
+    select(SchoolClass.pack).join(Enrolment, Enrolment.class_id == SchoolClass.id)
+    .where(Enrolment.student_id == bindparam("student_id"), Enrolment.active.is_(True), SchoolClass.pack.is_not(None))
+    .order_by(Enrolment.id)
+)
+_SUBJECT_COLUMNS = select(CurriculumPack.pack, CurriculumPack.subject, CurriculumPack.grade)
+_SUBJECT_ORDER = (CurriculumPack.subject, CurriculumPack.grade)
+_SUBJECTS_OF_PACKS = _SUBJECT_COLUMNS.where(CurriculumPack.pack.in_(bindparam("packs", expanding=True))).order_by(
+    *_SUBJECT_ORDER)
+_SUBJECTS_OF_COUNTRY = DriverStatement(
+    _SUBJECT_COLUMNS.where(CurriculumPack.country == bindparam("country")).order_by(*_SUBJECT_ORDER))
 
 
 class DbWorld:
@@ -98,29 +111,23 @@ class DbWorld:
         """The phone's learners, read once per world (one machine step asks several times; the
         learners it changes are written after the step, by the engine)."""
         if self._profiles is None:
-            rows = self.session.execute(_PROFILES, {"contact_id": self.contact_id})
-            self._profiles = [Profile(r.id, r.name or "?", bool(r.pin_hash), r.onboarded) for r in rows]
+            rows = _PROFILES.execute(self.session, {"contact_id": self.contact_id}).all()
+            self._profiles = [Profile(sid, name or "?", bool(pin_hash), onboarded)
+                              for sid, name, pin_hash, onboarded in rows]
         return list(self._profiles)
 
     def _class_packs(self) -> list[str]:
-        return [p for p in self.session.scalars(
-            select(SchoolClass.pack).join(Enrolment, Enrolment.class_id == SchoolClass.id)
-            .where(Enrolment.student_id == self.student_id, Enrolment.active.is_(True),
-                   SchoolClass.pack.is_not(None))
-            .order_by(Enrolment.id)
-        ) if p]
+        return [p for (p,) in _CLASS_PACKS.execute(self.session, {"student_id": self.student_id}).all() if p]
 
     def subjects(self, lang: str) -> list[Item]:
         """The packs of the student's classes, or else (none set, or none loaded) the country's packs."""
-        query = select(CurriculumPack.pack, CurriculumPack.subject, CurriculumPack.grade)
-        order = (CurriculumPack.subject, CurriculumPack.grade)
         wanted = self._class_packs()
-        rows = self.session.execute(query.where(CurriculumPack.pack.in_(wanted)).order_by(*order)).all() \
-            if wanted else []
+        rows = self.session.execute(_SUBJECTS_OF_PACKS, {"packs": wanted}).all() if wanted else []
         if not rows:
-            rows = self.session.execute(query.where(CurriculumPack.country == self.country).order_by(*order)).all()
-        titles = [subject_title(r.subject, lang) for r in rows]
-        return [Item(r.pack, f"{t} {r.grade}" if titles.count(t) > 1 else t) for r, t in zip(rows, titles, strict=True)]
+            rows = _SUBJECTS_OF_COUNTRY.execute(self.session, {"country": self.country}).all()
+        titles = [subject_title(subject, lang) for _pack, subject, _grade in rows]
+        return [Item(pack, f"{t} {grade}" if titles.count(t) > 1 else t)
+                for (pack, _subject, grade), t in zip(rows, titles, strict=True)]
 
     def topics(self, pack: str, lang: str) -> list[Item]:
         p = get_pack(self.session, pack)

@@ -22,6 +22,7 @@ from channels.outbound import enqueue_sends, reply_language, store_reply
 from channels.render import render_for
 from conversation.service import HANDLED_WITH_REPLY, process_pending, remember_rest
 from core import clock
+from core.driver import DriverStatement
 from core.i18n import translator
 from core.messages import Inbound, Reply
 from core.models import Contact, Direction, Message, MessageStatus
@@ -168,14 +169,14 @@ _HANDLED_CTE = (
     .values(status=MessageStatus.HANDLED.value, student_id=bindparam("b_student"), updated_at=bindparam("b_now"))
     .cte("handled")
 )
-_SCREEN_AND_HANDLED = pg_insert(_MESSAGES).values(
+_SCREEN_AND_HANDLED = DriverStatement(pg_insert(_MESSAGES).values(
     direction=Direction.OUT.value, channel="ussd", provider=bindparam("b_provider"), text=bindparam("b_text"),
     segments=0, encoding=None, status=MessageStatus.SENT.value, attempts=0, cost_tokens=0,
     phone=bindparam("b_phone"), service_number=bindparam("b_service"), contact_id=bindparam("b_contact"),
     student_id=bindparam("b_student"), reply_to_id=bindparam("b_inbound"), ussd_session_id=bindparam("b_session"),
     payload=bindparam("b_payload", type_=_MESSAGES.c.payload.type), sent_at=bindparam("b_now"),
     created_at=bindparam("b_now"), updated_at=bindparam("b_now"),
-).add_cte(_HANDLED_CTE)
+).add_cte(_HANDLED_CTE))
 
 
 def _screen_and_handled(session: Session, settings, inbound: Message, reply: Reply):
@@ -188,7 +189,7 @@ def _screen_and_handled(session: Session, settings, inbound: Message, reply: Rep
     rendered = render_for("ussd", reply, limit=settings.screen_limit(network), lang=lang)
     if len(rendered.messages) != 1:
         return None
-    session.execute(_SCREEN_AND_HANDLED, {
+    _SCREEN_AND_HANDLED.execute(session, {
         "b_inbound": inbound.id, "b_student": inbound.student_id, "b_now": clock.now(),
         "b_provider": inbound.provider, "b_text": rendered.messages[0], "b_phone": inbound.phone,
         "b_service": inbound.service_number, "b_contact": inbound.contact_id, "b_session": inbound.ussd_session_id,
@@ -277,16 +278,16 @@ SELECT id, contact_id, true, status FROM dup
 """
 _LAST_INBOUND = {"sms": "last_inbound_sms_at", "ussd": "last_inbound_ussd_at",
                  "whatsapp": "last_inbound_whatsapp_at"}
-_STORE_ONE: dict[str, object] = {}
+_STORE_ONE: dict[str, DriverStatement] = {}
 
 
-def _store_one_statement(channel: str):
+def _store_one_statement(channel: str) -> DriverStatement:
     stmt = _STORE_ONE.get(channel)
     if stmt is None:
         when, payload = Message.__table__.c.created_at.type, Message.__table__.c.payload.type
-        stmt = text(_STORE_ONE_SQL.format(last=_LAST_INBOUND[channel])).bindparams(
+        stmt = DriverStatement(text(_STORE_ONE_SQL.format(last=_LAST_INBOUND[channel])).bindparams(
             bindparam("now", type_=when), bindparam("stale", type_=when), bindparam("created_at", type_=when),
-            bindparam("payload", type_=payload))
+            bindparam("payload", type_=payload)))
         _STORE_ONE[channel] = stmt
     return stmt
 
@@ -312,13 +313,14 @@ def _store_one(runtime: Runtime, inbound: Inbound) -> Stored:
     with runtime.engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
         for _attempt in range(3):
-            row = conn.execute(stmt, params).first()
+            row = stmt.execute(conn, params).first()  # (id, contact_id, duplicate, status)
             if row is not None:
                 break
         else:  # pragma: no cover - three lost races in a row
             raise RuntimeError(f"inbound {inbound.provider_message_id!r}: could not be stored")
-    count_inbound(inbound.channel, inbound.provider, "duplicate" if row.duplicate else "stored")
-    return Stored(row.id, row.contact_id or 0, row.duplicate, row.status)
+    message_id, contact_id, duplicate, status = row
+    count_inbound(inbound.channel, inbound.provider, "duplicate" if duplicate else "stored")
+    return Stored(message_id, contact_id or 0, duplicate, status)
 
 
 def accept_messages(runtime: Runtime, inbounds: list[Inbound], on_session=None) -> list[Stored]:

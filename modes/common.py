@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import bindparam, insert
+
+from core.driver import DriverStatement
 from core.i18n import translator
 from core.messages import Option, Reply
 from core.models import PracticeAttempt
@@ -83,24 +86,31 @@ def feedback(pack: Pack, q: TeachQuestion, lang: str, result: CheckResult) -> st
     return f"{head} {explanation}".strip()
 
 
+_ATTEMPT_COLUMNS = ("student_id", "pack", "topic", "skill", "mode", "question_key", "question", "qtype", "difficulty",
+                    "answer_given", "correct_answer", "correct", "first_attempt", "feedback", "hint_count",
+                    "time_spent_ms", "created_at")
+# A Core INSERT through the driver: every answer stores one, on the USSD path too, and the
+# ORM's flush of a new object cost more than the statement.
+_INSERT_ATTEMPT = DriverStatement(insert(PracticeAttempt.__table__).values(
+    {name: bindparam(name) for name in _ATTEMPT_COLUMNS}))
+
+
 def record_attempt(ctx: ModeContext, *, topic: Topic, q: TeachQuestion, key: str, mode: str, given: str,
                    result: CheckResult, first: bool, hints: int, shown_at: datetime | None,
-                   feedback_text: str) -> PracticeAttempt:
+                   feedback_text: str) -> None:
     """Store the attempt; on a first attempt update the skill's mastery (a hint counts as wrong)."""
     skill = getattr(q, "skill", None) or topic.skill_ids[0]
     spent = int((ctx.now - shown_at).total_seconds() * 1000) if shown_at else 0
-    row = PracticeAttempt(
-        student_id=ctx.student.id, pack=ctx.pack.pack, topic=topic.id, skill=skill, mode=mode, question_key=key,
-        question=ctx.pack.text(q.question, ctx.lang), qtype=qtype(q), difficulty=getattr(q, "difficulty", 1),
-        answer_given=given[:500], correct_answer=q.answer, correct=result.correct, first_attempt=first,
-        feedback=feedback_text, hint_count=hints, time_spent_ms=max(0, min(spent, 3_600_000)), created_at=ctx.now,
-    )
-    ctx.session.add(row)
+    _INSERT_ATTEMPT.execute(ctx.session, {
+        "student_id": ctx.student.id, "pack": ctx.pack.pack, "topic": topic.id, "skill": skill, "mode": mode,
+        "question_key": key, "question": ctx.pack.text(q.question, ctx.lang), "qtype": qtype(q),
+        "difficulty": getattr(q, "difficulty", 1), "answer_given": given[:500], "correct_answer": q.answer,
+        "correct": result.correct, "first_attempt": first, "feedback": feedback_text, "hint_count": hints,
+        "time_spent_ms": max(0, min(spent, 3_600_000)), "created_at": ctx.now,
+    })
     if first:
         mastery.record(ctx.session, student_id=ctx.student.id, pack_id=ctx.pack.pack, topic_id=topic.id,
                        skill=skill, correct=result.correct and hints == 0, now=ctx.now)
-    ctx.session.flush()
-    return row
 
 
 def mastery_line(ctx: ModeContext, topic: Topic) -> str:

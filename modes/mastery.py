@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ARRAY, String, bindparam, func, insert, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
+from core.driver import DriverStatement
 from core.memo import Memo
 from core.models import CurriculumPack, CurriculumTopic, Skill, SkillMastery
 
@@ -112,9 +114,25 @@ def get_p_known(session: Session, student_id: int, pack_id: str, skill: str) -> 
 # Built once (statement construction cost more CPU than running them, on every answer).
 _ROW = select(SkillMastery).where(SkillMastery.student_id == bindparam("sid"), SkillMastery.pack == bindparam("pack"),
                                   SkillMastery.skill == bindparam("skill"))
-_TOPIC_KNOWN = select(SkillMastery.skill, SkillMastery.p_known).where(
-    SkillMastery.student_id == bindparam("sid"), SkillMastery.pack == bindparam("pack"),
-    SkillMastery.skill.in_(bindparam("skills", expanding=True)))
+_SM = SkillMastery.__table__
+# What `record` reads and writes: columns, not an ORM object (it runs on every first answer,
+# on the USSD path too, and the object's load and flush cost more than the statements).
+_COUNTS = DriverStatement(
+    select(_SM.c.id, _SM.c.p_known, _SM.c.attempts, _SM.c.correct, _SM.c.mastered_at)
+    .where(_SM.c.student_id == bindparam("sid"), _SM.c.pack == bindparam("pack"), _SM.c.skill == bindparam("skill")))
+_WRITE = {"p_known": bindparam("p_known"), "attempts": bindparam("attempts"), "correct": bindparam("correct"),
+          "mastered_at": bindparam("mastered_at"), "updated_at": bindparam("now")}
+_UPDATE_COUNTS = DriverStatement(sql_update(_SM).where(_SM.c.id == bindparam("rid")).values(**_WRITE))
+_INSERT_COUNTS = DriverStatement(insert(_SM).values(
+    student_id=bindparam("sid"), pack=bindparam("pack"), topic=bindparam("topic"), skill=bindparam("skill"), **_WRITE))
+# A topic's skills: `= ANY(array)` on PostgreSQL (one statement text for any number of
+# skills, sent by the driver), an expanding IN elsewhere.
+_TOPIC_KNOWN_PG = DriverStatement(select(_SM.c.skill, _SM.c.p_known).where(
+    _SM.c.student_id == bindparam("sid"), _SM.c.pack == bindparam("pack"),
+    _SM.c.skill == func.any(bindparam("skills", type_=ARRAY(String)))))
+_TOPIC_KNOWN = select(_SM.c.skill, _SM.c.p_known).where(
+    _SM.c.student_id == bindparam("sid"), _SM.c.pack == bindparam("pack"),
+    _SM.c.skill.in_(bindparam("skills", expanding=True)))
 
 
 def _row(session: Session, student_id: int, pack_id: str, skill: str) -> SkillMastery | None:
@@ -122,29 +140,42 @@ def _row(session: Session, student_id: int, pack_id: str, skill: str) -> SkillMa
 
 
 def record(session: Session, *, student_id: int, pack_id: str, topic_id: str, skill: str, correct: bool,
-           now: datetime) -> SkillMastery:
-    """Apply one first attempt to the student's SkillMastery row (created at the prior); flushes."""
+           now: datetime) -> float:
+    """Apply one first attempt to the student's SkillMastery row (created at the prior);
+    returns the new P(known). Two statements: the row's counts, then its UPDATE or INSERT."""
     params = skill_params(session, pack_id, skill)
-    row = _row(session, student_id, pack_id, skill)
-    if row is None:
-        row = SkillMastery(student_id=student_id, pack=pack_id, topic=topic_id, skill=skill,
-                           p_known=params.p_init, attempts=0, correct=0)
-        session.add(row)
-    row.p_known = update(row.p_known, correct, params)
-    row.attempts += 1
-    row.correct += 1 if correct else 0
-    row.updated_at = now
-    if is_mastered(row.p_known) and row.mastered_at is None:
-        row.mastered_at = now
-    session.flush()
-    return row
+    key = {"sid": student_id, "pack": pack_id, "skill": skill}
+    found = _COUNTS.execute(session, key).first()
+    rid, p_known, attempts, right, mastered_at = found if found is not None else (None, params.p_init, 0, 0, None)
+    p_known = update(p_known, correct, params)
+    values = {**key, "p_known": p_known, "attempts": attempts + 1, "correct": right + (1 if correct else 0),
+              "mastered_at": now if mastered_at is None and is_mastered(p_known) else mastered_at, "now": now}
+    if rid is None:
+        _INSERT_COUNTS.execute(session, {**values, "topic": topic_id})
+    else:
+        _UPDATE_COUNTS.execute(session, {**values, "rid": rid})
+        _expire_loaded(session, student_id, pack_id, skill)
+    return p_known
+
+
+def _expire_loaded(session: Session, student_id: int, pack_id: str, skill: str) -> None:
+    """An ORM copy of the row read earlier in this unit of work is stale now: expire it."""
+    for obj in session.identity_map.values():
+        if isinstance(obj, SkillMastery):
+            loaded = obj.__dict__  # read without loading anything
+            if (loaded.get("student_id"), loaded.get("pack"), loaded.get("skill")) == (student_id, pack_id, skill):
+                session.expire(obj)
 
 
 def topic_mastery(session: Session, student_id: int, pack_id: str, skills: list[str]) -> float:
     """Mean P(known) over a topic's skills (unseen skills count at their prior); one statement."""
     if not skills:
         return 0.0
-    known = dict(session.execute(_TOPIC_KNOWN, {"sid": student_id, "pack": pack_id, "skills": list(skills)}).all())
+    args = {"sid": student_id, "pack": pack_id, "skills": list(skills)}
+    if session.get_bind().dialect.name == "postgresql":
+        known = dict(_TOPIC_KNOWN_PG.execute(session, args).all())
+    else:
+        known = dict(session.execute(_TOPIC_KNOWN, args).all())
     total = 0.0
     for s in skills:
         p = known.get(s)

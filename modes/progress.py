@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, update
 from sqlalchemy.orm.util import identity_key
 
+from core.driver import DriverStatement
 from core.models import LessonProgress, Student
 from modes import mastery
 from modes.base import ModeContext
@@ -20,10 +21,10 @@ MAX_GAP_S = 300  # a pause longer than this is not time spent learning
 
 
 _PROGRESS = LessonProgress.__table__
-_UPDATES: dict[tuple[bool, bool, bool, bool], object] = {}
+_UPDATES: dict[tuple[bool, bool, bool, bool], DriverStatement] = {}
 
 
-def _progress_update(gap: bool, mastery_set: bool, restart: bool, completed: bool):
+def _progress_update(gap: bool, mastery_set: bool, restart: bool, completed: bool) -> DriverStatement:
     """The progress UPDATE … RETURNING for this combination of what changes, built once
     (a Core statement: building it on each step, through the ORM, cost more than running it)."""
     key = (gap, mastery_set, restart, completed)
@@ -41,7 +42,7 @@ def _progress_update(gap: bool, mastery_set: bool, restart: bool, completed: boo
             values["completed_at"] = bindparam("b_completed_at")
         elif completed:
             values["completed_at"] = func.coalesce(c.completed_at, bindparam("now"))
-        stmt = (update(_PROGRESS)
+        stmt = DriverStatement(update(_PROGRESS)
                 .where(c.student_id == bindparam("b_sid"), c.pack == bindparam("b_pack"), c.topic == bindparam("b_topic"),
                        c.mode == bindparam("b_mode"))
                 .values(**values).returning(c.id))
@@ -63,7 +64,7 @@ def save_progress(ctx: ModeContext, topic_id: str, mode: str, *, step: int, step
     ctx.data["last_seen"] = ctx.now.isoformat()
     session = ctx.session
     stmt = _progress_update(bool(gap), mastery_value is not None, restart, completed)
-    row_id = session.execute(stmt, {
+    row_id = stmt.execute(session, {
         "b_sid": ctx.student.id, "b_pack": ctx.pack.pack, "b_topic": topic_id, "b_mode": mode, "b_step": step,
         "b_steps_total": steps_total, "now": ctx.now, "gap": gap,
         "b_mastery": round(mastery_value, 4) if mastery_value is not None else None,

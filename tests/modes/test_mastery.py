@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -65,9 +66,30 @@ def test_skill_row_params_are_used(rt, saved_pack, student_id):
     with rt.session() as s:
         prm = mastery.skill_params(s, "mini-math", "perimeter")
         assert (prm.p_init, prm.p_learn, prm.p_guess) == (0.5, 0.3, DEFAULT.p_guess)
-        row = mastery.record(s, student_id=student_id, pack_id="mini-math", topic_id="perimeter", skill="perimeter",
-                             correct=True, now=__import__("datetime").datetime(2025, 1, 1))
-        assert row.p_known == pytest.approx(update(0.5, True, prm))
+        p_known = mastery.record(s, student_id=student_id, pack_id="mini-math", topic_id="perimeter",
+                                 skill="perimeter", correct=True, now=datetime(2025, 1, 1, tzinfo=UTC))
+        assert p_known == pytest.approx(update(0.5, True, prm))
     with rt.session() as s:
         stored = s.scalar(select(SkillMastery))
-        assert (stored.attempts, stored.correct) == (1, 1)
+        assert (stored.attempts, stored.correct, stored.p_known) == (1, 1, pytest.approx(p_known))
+        assert (stored.topic, stored.mastered_at, stored.updated_at) == ("perimeter", None, datetime(2025, 1, 1, tzinfo=UTC))
+
+
+def test_record_updates_the_row_and_a_loaded_copy_is_not_stale(rt, saved_pack, student_id):
+    """The second attempt updates the row the first created; an ORM copy read before is expired."""
+    first, then = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC)
+    with rt.session() as s:
+        mastery.record(s, student_id=student_id, pack_id="mini-math", topic_id="perimeter", skill="perimeter",
+                       correct=True, now=first)
+        loaded = mastery.get_p_known(s, student_id, "mini-math", "perimeter")
+        copy = s.scalar(select(SkillMastery))
+        p_known = loaded
+        for _ in range(12):  # right answers until mastered
+            p_known = mastery.record(s, student_id=student_id, pack_id="mini-math", topic_id="perimeter",
+                                     skill="perimeter", correct=True, now=then)
+        assert copy.attempts == 13 and copy.p_known == pytest.approx(p_known)  # expired, read again
+        assert mastery.get_p_known(s, student_id, "mini-math", "perimeter") == pytest.approx(p_known)
+    with rt.session() as s:
+        stored = s.scalar(select(SkillMastery))
+        assert (stored.attempts, stored.correct) == (13, 13)
+        assert mastery.is_mastered(stored.p_known) and stored.mastered_at == then and stored.updated_at == then

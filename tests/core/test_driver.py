@@ -1,0 +1,187 @@
+"""core.driver: hot-path Core statements through psycopg give what SQLAlchemy gives."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, event, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from core.db import make_engine
+from core.driver import DriverResult, DriverStatement
+from core.models import Contact, Message
+from core.settings import normalise_db_url
+from tests import services
+
+_M, _C = Message.__table__, Contact.__table__
+# A statement with every kind of parameter the hot path sends: literals fixed at build time,
+# a UTC datetime (a TypeDecorator), a JSON payload, a nullable integer; and RETURNING.
+_INSERT = pg_insert(_M).values(
+    direction="out", channel="ussd", provider=bindparam("b_provider"), text=bindparam("b_text"), segments=0,
+    status="sent", attempts=0, cost_tokens=0, phone=bindparam("b_phone"), contact_id=bindparam("b_contact"),
+    payload=bindparam("b_payload", type_=_M.c.payload.type), created_at=bindparam("b_now"),
+    updated_at=bindparam("b_now"),
+).returning(_M.c.id, _M.c.created_at, _M.c.payload)
+_RENAME = update(_C).where(_C.c.id == bindparam("cid")).values(country=bindparam("country"))
+_READ = select(_M.c.text, _M.c.created_at, _M.c.payload).where(_M.c.id == bindparam("mid"))
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = make_engine(db_url, pool_size=2)
+    yield engine
+    engine.dispose()
+
+
+def _contact(conn, phone: str) -> int:
+    return conn.execute(pg_insert(_C).values(phone=phone, country="KE", channels_seen=[], opted_out=False,
+                                             created_at=datetime.now(UTC)).returning(_C.c.id)).scalar_one()
+
+
+def test_rows_and_parameters_match_sqlalchemy(pg_url):
+    engine = make_engine(pg_url, pool_size=2)
+    when = datetime(2026, 12, 7, 3, 4, 5, 678000, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            cid = _contact(conn, "+254700000901")
+            params = {"b_provider": "africastalking", "b_text": "CON Karibu", "b_phone": "+254700000901",
+                      "b_contact": cid, "b_payload": {"networkCode": "63902", "list": [1, "a"]}, "b_now": when}
+            ours = DriverStatement(_INSERT).execute(conn, params)
+            theirs = conn.execute(_INSERT, params)
+            assert isinstance(ours, DriverResult)
+            mine, other = ours.first(), theirs.first()
+            assert mine[0] == other[0] - 1  # both inserted, in order
+            assert mine[1:] == tuple(other[1:]) == (when, {"networkCode": "63902", "list": [1, "a"]})
+            assert ours.rowcount == 1
+            # a SELECT through the driver reads back what both wrote, processed as SQLAlchemy does
+            read = DriverStatement(_READ)
+            assert read.execute(conn, {"mid": mine[0]}).all() == [("CON Karibu", when, params["b_payload"])]
+            assert read.execute(conn, {"mid": -1}).first() is None
+            renamed = DriverStatement(_RENAME).execute(conn, {"cid": cid, "country": "UG"})
+            assert renamed.rowcount == 1 and renamed.all() == []
+            assert conn.execute(select(_C.c.country).where(_C.c.id == cid)).scalar() == "UG"
+            missed = DriverStatement(_RENAME).execute(conn, {"cid": -1, "country": "UG"})
+            assert missed.rowcount == 0 and missed.first() is None
+    finally:
+        engine.dispose()
+
+
+def test_a_text_statement_with_typed_parameters(pg_url):
+    engine = make_engine(pg_url, pool_size=1)
+    when = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
+    stmt = DriverStatement(text("SELECT CAST(:when AS timestamp) AS t, :n + 1").bindparams(
+        bindparam("when", type_=_M.c.created_at.type)))
+    try:
+        with engine.connect() as conn:
+            row = stmt.execute(conn, {"when": when, "n": 41}).first()
+            # the bind processor stored it as naive UTC; a text() has no result types to apply
+            assert row == (when.replace(tzinfo=None), 42)
+    finally:
+        engine.dispose()
+
+
+def test_it_runs_in_the_session_transaction_and_is_counted(pg_url):
+    from sqlalchemy.orm import Session
+
+    engine = make_engine(pg_url, pool_size=1)
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda c, cur, statement, *a: seen.append(statement.split()[0]))
+    try:
+        with Session(engine) as session:
+            cid = _contact(session.connection(), "+254700000912")
+            session.add(Contact(phone="+254700000913", country="KE", channels_seen=[], opted_out=False,
+                                created_at=datetime.now(UTC)))
+            DriverStatement(_RENAME).execute(session, {"cid": cid, "country": "ZM"})
+            # the pending object was flushed first (as Session.execute autoflushes), and both
+            # are in the one transaction the rollback undoes
+            assert seen[-2:] == ["INSERT", "UPDATE"]
+            assert session.scalar(select(func.count()).select_from(_C).where(_C.c.phone.like("+25470000091%"))) == 2
+            session.rollback()
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(_C).where(_C.c.phone.like("+25470000091%"))).scalar() == 0
+    finally:
+        engine.dispose()
+
+
+def test_driver_errors_are_raised_as_sqlalchemy_raises_them(pg_url):
+    engine = make_engine(pg_url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            cid = _contact(conn, "+254700000904")
+        dup = DriverStatement(pg_insert(_C).values(phone=bindparam("phone"), country="KE", channels_seen=[],
+                                                   opted_out=False, created_at=bindparam("now")))
+        with engine.connect() as conn, pytest.raises(IntegrityError):
+            dup.execute(conn, {"phone": "+254700000904", "now": datetime.now(UTC)})
+        # a lost server: SQLAlchemy's OperationalError, and the pool forgets the connection
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            subprocess.run(["psql", services.PG_ADMIN_URL, "-qc", f"SELECT pg_terminate_backend({pid})"],
+                           check=True, capture_output=True)
+            with pytest.raises(OperationalError):
+                DriverStatement(_RENAME).execute(conn, {"cid": cid, "country": "UG"})
+            assert conn.invalidated
+        with engine.connect() as conn:  # a new connection serves the next unit of work
+            assert DriverStatement(_RENAME).execute(conn, {"cid": cid, "country": "UG"}).rowcount == 1
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_runs_through_sqlalchemy(sqlite_url):
+    engine = make_engine(normalise_db_url(sqlite_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(_C.insert().values(phone="+254700000905", country="KE", channels_seen=[], opted_out=False,
+                                            created_at=datetime.now(UTC)))
+            cid = conn.execute(select(_C.c.id).where(_C.c.phone == "+254700000905")).scalar()
+            result = DriverStatement(_RENAME).execute(conn, {"cid": cid, "country": "ZM"})
+            assert result.rowcount == 1
+            assert DriverStatement(select(_C.c.country).where(_C.c.id == bindparam("cid"))).execute(
+                conn, {"cid": cid}).scalar() == "ZM"
+    finally:
+        engine.dispose()
+
+
+def test_expanding_parameters_run_through_sqlalchemy(pg_url):
+    engine = make_engine(pg_url, pool_size=1)
+    stmt = DriverStatement(select(_C.c.phone).where(_C.c.phone.in_(bindparam("phones", expanding=True)))
+                           .order_by(_C.c.phone))
+    try:
+        with engine.begin() as conn:
+            for phone in ("+254700000906", "+254700000907"):
+                _contact(conn, phone)
+            rows = stmt.execute(conn, {"phones": ["+254700000907", "+254700000906", "+1"]}).all()
+            assert [r[0] for r in rows] == ["+254700000906", "+254700000907"]
+    finally:
+        engine.dispose()
+
+
+def test_left_out_columns_get_their_python_default_and_onupdate(pg_url):
+    from core.models import ConversationState, Student
+
+    state = ConversationState.__table__
+    engine = make_engine(pg_url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            cid = _contact(conn, "+254700000921")
+            sid = conn.execute(Student.__table__.insert().values(contact_id=cid, name="", language="en").returning(
+                Student.__table__.c.id)).scalar_one()
+            # updated_at has default=_now and onupdate=_now; neither statement names it
+            DriverStatement(state.insert().values(student_id=bindparam("sid"), state="new", step=0, data={}, version=1)
+                            ).execute(conn, {"sid": sid})
+            first = conn.execute(select(state.c.updated_at).where(state.c.student_id == sid)).scalar()
+            assert first is not None
+            DriverStatement(update(state).where(state.c.student_id == bindparam("sid")).values(step=bindparam("step"))
+                            ).execute(conn, {"sid": sid, "step": 2})
+            step, then = conn.execute(select(state.c.step, state.c.updated_at).where(state.c.student_id == sid)).one()
+            assert step == 2 and then > first
+            # a value given for it wins
+            fixed = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+            DriverStatement(update(state).where(state.c.student_id == bindparam("sid")).values(step=bindparam("step"))
+                            ).execute(conn, {"sid": sid, "step": 3, "updated_at": fixed})
+            assert conn.execute(select(state.c.updated_at).where(state.c.student_id == sid)).scalar() == fixed
+    finally:
+        engine.dispose()
