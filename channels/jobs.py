@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, or_, select, update
+from sqlalchemy import ARRAY, BigInteger, Connection, all_, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from channels.base import Outgoing, SendError, SendResult
@@ -32,6 +32,7 @@ from channels.receipts import early_marker, mark_opted_out, replay_early_receipt
 from channels.registry import adapter_for
 from channels.sms import segment_info
 from core import clock
+from core.driver import DriverStatement
 from core.models import Contact, Message, MessageStatus
 from core.observability import count_job_failure, count_job_retry, count_outbound, count_segments
 from core.ratelimit import TokenBucket
@@ -89,7 +90,8 @@ def send_messages(runtime: Runtime, message_ids: list[int], paced: bool = False)
 def _send_one(runtime: Runtime, conn: Connection, message_id: int, sent: list[int],
               paced: bool) -> tuple[Any, Plan, SendResult] | None:
     """Claim, plan, pace and send one row; `sent`: earlier rows of this call the provider took."""
-    row = conn.execute(_CLAIM, {"mid": message_id, "sent": sent, "now": clock.now()}).first()
+    args = {"mid": message_id, "sent": sent, "now": clock.now()}
+    row = (_CLAIM_PG.execute(conn, args) if conn.dialect.name == "postgresql" else conn.execute(_CLAIM, args)).first()
     if row is None:
         _look_at_missed(runtime, conn, message_id, sent)
         return None
@@ -211,7 +213,7 @@ def _write_success(runtime: Runtime, conn: Connection, rows: list[tuple[Any, Sen
             error = f"the provider answered with a message id already recorded: {result.provider_message_id}"
         params |= {f"id_{i}": row.id, f"status_{i}": result.status, f"pid_{i}": provider_id, f"error_{i}": error,
                    f"delivered_{i}": now if result.status == MessageStatus.DELIVERED.value else None}
-    marked = [r.id for r in conn.execute(_success_statement(len(rows)), params) if r.early]
+    marked = [r.id for r in _success_statement(len(rows)).execute(conn, params).all() if r.early]
     if marked:  # receipts that beat the send's answer (rare): applied through the ORM
         with runtime.session() as session:
             for message in session.scalars(select(Message).where(Message.id.in_(marked))):
@@ -270,12 +272,16 @@ _EARLIER = _M.alias("earlier")
 _C = Contact.__table__
 
 
-def _earlier_part_pending():
+def _earlier_part_pending(array: bool = False):
     """Whether an earlier part of the same reply (same channel) is still pending, as a column;
-    parts this call already handed to the provider (`sent`, written at its end) do not count."""
+    parts this call already handed to the provider (`sent`, written at its end) do not count.
+    `array`: `sent` is one array parameter (PostgreSQL: one statement text for any number,
+    sent by the driver), else an expanding IN."""
+    not_sent = (_EARLIER.c.id != all_(bindparam("sent", type_=ARRAY(BigInteger))) if array
+                else _EARLIER.c.id.not_in(bindparam("sent", expanding=True)))
     return select(_EARLIER.c.id).where(
         _EARLIER.c.reply_to_id == _M.c.reply_to_id, _EARLIER.c.channel == _M.c.channel, _EARLIER.c.id < _M.c.id,
-        _EARLIER.c.status.in_(PENDING), _EARLIER.c.id.not_in(bindparam("sent", expanding=True)),
+        _EARLIER.c.status.in_(PENDING), not_sent,
     ).exists()
 
 
@@ -283,23 +289,28 @@ def _contact_column(column):
     return select(column).where(_C.c.id == _M.c.contact_id).scalar_subquery()
 
 
-# One statement: the claim, and what the send needs (the row, the contact's opt-out and window).
-_CLAIM = (
-    update(_M)
-    .where(
-        _M.c.id == bindparam("mid"),
-        _M.c.status.in_(CLAIMABLE),
-        or_(_M.c.next_attempt_at.is_(None), _M.c.next_attempt_at <= bindparam("now")),
-        ~_earlier_part_pending(),
+def _claim(array: bool):
+    """One statement: the claim, and what the send needs (the row, the contact's opt-out and window)."""
+    return (
+        update(_M)
+        .where(
+            _M.c.id == bindparam("mid"),
+            _M.c.status.in_(CLAIMABLE),
+            or_(_M.c.next_attempt_at.is_(None), _M.c.next_attempt_at <= bindparam("now")),
+            ~_earlier_part_pending(array),
+        )
+        # updated_at is the claim's time: channels.reconcile reads a row left `sending` by it.
+        .values(status=MessageStatus.SENDING.value, attempts=_M.c.attempts + 1, updated_at=bindparam("now"))
+        .returning(
+            _M.c.id, _M.c.channel, _M.c.provider, _M.c.phone, _M.c.service_number, _M.c.text, _M.c.payload,
+            _contact_column(_C.c.opted_out).label("opted_out"),
+            _contact_column(_C.c.last_inbound_whatsapp_at).label("last_inbound_whatsapp_at"),
+        )
     )
-    # updated_at is the claim's time: channels.reconcile reads a row left `sending` by it.
-    .values(status=MessageStatus.SENDING.value, attempts=_M.c.attempts + 1, updated_at=bindparam("now"))
-    .returning(
-        _M.c.id, _M.c.channel, _M.c.provider, _M.c.phone, _M.c.service_number, _M.c.text, _M.c.payload,
-        _contact_column(_C.c.opted_out).label("opted_out"),
-        _contact_column(_C.c.last_inbound_whatsapp_at).label("last_inbound_whatsapp_at"),
-    )
-)
+
+
+# PostgreSQL: sent by the driver (core.driver), as every statement of a send's common path.
+_CLAIM_PG, _CLAIM = DriverStatement(_claim(array=True)), _claim(array=False)
 _MISSED = select(_M.c.status, _earlier_part_pending().label("earlier_pending")).where(_M.c.id == bindparam("mid"))
 # Throttled after the claim: the status it had (a row with an error was retrying), the attempt not counted.
 _RELEASE = (
@@ -315,7 +326,7 @@ _REFUSE = (
 
 
 @functools.cache
-def _success_statement(n: int):
+def _success_statement(n: int) -> DriverStatement:
     """The success write for `n` rows: each its own status, provider id, error and delivery
     time (parameters `<name>_<i>`), and whether a receipt beat it (`early`)."""
 
@@ -327,7 +338,7 @@ def _success_statement(n: int):
             return params[0]
         return case(*[(_M.c.id == ids[i], params[i]) for i in range(n)], else_=column)
 
-    return (
+    return DriverStatement(
         update(_M)
         .where(_M.c.id == ids[0] if n == 1 else _M.c.id.in_(ids))
         .values(status=per_row("status", _M.c.status), provider_message_id=per_row("pid", _M.c.provider_message_id),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlalchemy.orm import Session
 
 from channels.base import Rendered
 from channels.render import render_for, render_sms
 from core import clock
+from core.driver import DriverStatement
 from core.messages import Reply
 from core.models import Direction, Message, MessageStatus, Student
 from core.runtime import Runtime
@@ -84,7 +85,28 @@ def _insert_reply_rows(session: Session, rendered: Rendered, *, channel: str, pr
         })
     if not params:
         return []
-    return list(session.execute(_INSERT_REPLY, params).all())
+    stmt = _reply_insert(len(params), tuple(params[0]))
+    if stmt is None:
+        return list(session.execute(_INSERT_REPLY, params).all())
+    values = {f"b_{key}_{i}": value for i, row in enumerate(params) for key, value in row.items()}
+    return sorted(stmt.execute(session, values).all(), key=lambda row: row.id)  # ids follow the VALUES order
+
+
+_REPLY_INSERTS: dict[tuple[int, tuple[str, ...]], DriverStatement] = {}
+_MAX_VALUES = 8  # rows in one multi-VALUES statement; a longer reply takes the executemany path
+
+
+def _reply_insert(count: int, keys: tuple[str, ...]) -> DriverStatement | None:
+    """One INSERT ... VALUES (...), (...) RETURNING for `count` rows of these columns, built
+    once and sent by the driver (core.driver): a reply's rows in one statement without
+    SQLAlchemy's executemany machinery, which cost more than the statement on every turn."""
+    if count > _MAX_VALUES:
+        return None
+    stmt = _REPLY_INSERTS.get((count, keys))
+    if stmt is None:
+        rows = [{key: bindparam(f"b_{key}_{i}", type_=_OUT.c[key].type) for key in keys} for i in range(count)]
+        stmt = _REPLY_INSERTS.setdefault((count, keys), DriverStatement(insert(_OUT).values(rows).returning(*_RETURNED)))
+    return stmt
 
 
 def _store_screen(session: Session, rendered: Rendered, *, provider: str, meta: dict | None, **fields) -> None:

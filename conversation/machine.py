@@ -40,9 +40,12 @@ HANDLERS = {
 }
 
 
+_STATE_NAMES = frozenset(s.value for s in S)
+
+
 def step(state: ConvState, event: Event, facts: Facts, world: World) -> fx.Outcome:
     st = state.copy()
-    origin = st.state if st.state in {s.value for s in S} else S.NEW
+    origin = st.state if st.state in _STATE_NAMES else S.NEW
     if event.command is Command.MORE:
         outcome = more(st, facts)
     elif not facts.onboarded or origin in ONBOARDING:

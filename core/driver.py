@@ -19,13 +19,15 @@ session already holds, so it runs in the same transaction as everything else:
 
 Any other dialect or driver (SQLite in the demo and the tests), and a statement with
 expanding or post-compile parameters, runs through SQLAlchemy as before: the results look
-alike (`first()`, `scalar()`, `all()`, `rowcount`; rows are indexed by position).
+alike (`first()`, `scalar()`, `all()`, `rowcount`; rows are indexed by position, and by
+column name where every column has its own).
 
 Not for the audit log: its append-only guard is a session event the driver path skips.
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import Any
 
 from sqlalchemy import Connection
@@ -52,10 +54,10 @@ class DriverResult:
 
 
 class _Compiled:
-    __slots__ = ("sql", "fixed", "defaults", "binds", "results")
+    __slots__ = ("sql", "fixed", "defaults", "binds", "results", "row")
 
-    def __init__(self, sql: str, fixed: dict, defaults: list, binds: dict, results: list):
-        self.sql, self.fixed, self.defaults, self.binds, self.results = sql, fixed, defaults, binds, results
+    def __init__(self, sql: str, fixed: dict, defaults: list, binds: dict, results: list, row):
+        self.sql, self.fixed, self.defaults, self.binds, self.results, self.row = sql, fixed, defaults, binds, results, row
 
 
 _THROUGH_SQLALCHEMY = object()  # a dialect, driver or statement the driver path does not take
@@ -106,6 +108,8 @@ class DriverStatement:
             conn._handle_dbapi_exception(exc, sql, args, cursor, None)
         if compiled.results and rows:
             rows = [_processed(row, compiled.results) for row in rows]
+        if compiled.row is not None and rows:
+            rows = [compiled.row._make(row) for row in rows]
         return DriverResult(rows, rowcount)
 
     def _compile(self, conn: Connection):
@@ -138,7 +142,12 @@ class DriverStatement:
             columns = getattr(self.statement, "selected_columns", ())  # a text() statement has none
         results = [(i, p) for i, column in enumerate(columns)
                    if (p := column.type.result_processor(dialect, None)) is not None]
-        compiled = _Compiled(str(done), fixed, defaults, binds, results)
+        names = [getattr(column, "key", None) for column in columns]
+        row = None  # rows are plain tuples unless every column has its own name
+        if names and all(isinstance(n, str) and n.isidentifier() and not n.startswith("_") for n in names) \
+                and len(set(names)) == len(names):
+            row = namedtuple("Row", names)  # noqa: PYI024 - attribute access, as SQLAlchemy's rows give
+        compiled = _Compiled(str(done), fixed, defaults, binds, results, row)
         self._compiled[key] = compiled
         return compiled
 

@@ -48,6 +48,7 @@ def is_valid_for(e164: str, country: str) -> bool:
     return phonenumbers.is_valid_number(number) and phonenumbers.region_code_for_number(number) == country
 
 
+@lru_cache(maxsize=50_000)  # every stored inbound asks it (the contact upsert), as often as to_e164
 def country_of(e164: str) -> str | None:
     try:
         return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))

@@ -55,6 +55,7 @@ def test_rows_and_parameters_match_sqlalchemy(pg_url):
             mine, other = ours.first(), theirs.first()
             assert mine[0] == other[0] - 1  # both inserted, in order
             assert mine[1:] == tuple(other[1:]) == (when, {"networkCode": "63902", "list": [1, "a"]})
+            assert (mine.id, mine.created_at) == (mine[0], when)  # by name too, as SQLAlchemy's rows
             assert ours.rowcount == 1
             # a SELECT through the driver reads back what both wrote, processed as SQLAlchemy does
             read = DriverStatement(_READ)
