@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
-from starlette.concurrency import run_in_threadpool
 
 from channels import africastalking as at
 from channels.base import InvalidPayload
 from channels.receipts import apply_status, mark_opted_out, record_event
 from gateway.deps import RuntimeDep
 from gateway.errors import BadRequest
+from gateway.offload import in_thread
 from gateway.pipeline import accept_message, handle_ussd
 from gateway.security import verify_africastalking
 from gateway.webhooks_body import RawBody, parse_form, raw_body
@@ -42,7 +42,7 @@ async def ussd(request: Request) -> PlainTextResponse:
     """Synchronous for the caller: the screen is the answer. Shaped like the SMS route (no
     dependencies to solve, the body read on the event loop, one threadpool hop)."""
     body = await raw_body(request)
-    return PlainTextResponse(await run_in_threadpool(_ussd_step, request.app.state.runtime, request, body))
+    return PlainTextResponse(await in_thread(_ussd_step, request.app.state.runtime, request, body))
 
 
 def _ussd_step(rt, request: Request, body: bytes) -> str:
@@ -55,7 +55,7 @@ async def sms(request: Request) -> PlainTextResponse:
     """The busiest route, shaped like the one-INSERT floor (bench.bare): no dependencies to
     solve, the body read on the event loop, one threadpool hop for the blocking part."""
     body = await raw_body(request)
-    await run_in_threadpool(_accept_sms, request.app.state.runtime, request, body)
+    await in_thread(_accept_sms, request.app.state.runtime, request, body)
     return PlainTextResponse("")
 
 
