@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import socket
@@ -52,11 +53,12 @@ def serve(app):
 
 
 def shot(page, name: str, *, readme: bool = False) -> Path:
-    """A screenshot in test-artifacts/ (and docs/img/ for the README's pictures)."""
+    """A screenshot in test-artifacts/; the README's pictures are copied to docs/img/ only when
+    SOMO_README_SHOTS=1 asks (a test run leaves the checkout as it found it)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if readme:
+    if readme and os.environ.get("SOMO_README_SHOTS") == "1":
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS_IMG / f"{name}.png")
     return path

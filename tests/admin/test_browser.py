@@ -1,6 +1,6 @@
 """Browser tests in Debian's chromium (headless): the admin's main jobs and a lesson in the simulator.
 
-Screenshots land in test-artifacts/; the README's two are copied to docs/img/.
+Screenshots land in test-artifacts/; with SOMO_README_SHOTS=1 the README's two are copied to docs/img/.
 """
 
 from __future__ import annotations
