@@ -14,7 +14,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from core import gctune
 from core.observability import NO_OTEL
 from core.runtime import Runtime, get_runtime, set_runtime
-from gateway import health, webhooks_africastalking, webhooks_console, webhooks_twilio, webhooks_whatsapp
+from gateway import (
+    health,
+    offload,
+    webhooks_africastalking,
+    webhooks_console,
+    webhooks_twilio,
+    webhooks_whatsapp,
+)
 from gateway.errors import AppError
 from gateway.metrics import install as install_metrics
 from gateway.security import BaseHeaders
@@ -33,6 +40,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         gctune.tune(rt.settings.gc_thresholds, where="api")
         yield
 
+    offload.use_threads(rt.settings.db_pool_size)  # one pooled connection per webhook thread
     app = FastAPI(title="Somo", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=lifespan,
                   telemetry=NO_OTEL)
     app.state.runtime = rt

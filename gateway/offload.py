@@ -7,9 +7,12 @@ inbound SMS) that hop was ~40 % of the event loop's work per request (py-spy of
 `concurrent.futures.ThreadPoolExecutor` through asyncio's own `run_in_executor`, with the
 caller's context variables (the request id the logs carry), as AnyIO would.
 
-The pool has as many threads as AnyIO's default limiter (40): a request waits for a free
-thread rather than starting one, and each thread holds at most one pooled database
-connection at a time.
+The pool has as many threads as the database pool keeps connections (`DB_POOL_SIZE`, set by
+the app factory; 20 by default): each thread holds at most one pooled connection at a time,
+so a burst waits here for a free thread instead of opening the pool's overflow connections.
+An overflow connection is closed when returned: PostgreSQL forks a backend for each one,
+and its statements are planned afresh (psycopg prepares a statement only after a connection
+has run it five times), which under a burst cost more PostgreSQL CPU than the steps.
 """
 
 from __future__ import annotations
@@ -20,14 +23,24 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-THREADS = 40
+THREADS = 20
+_threads = THREADS
 _executor: ThreadPoolExecutor | None = None
+
+
+def use_threads(count: int) -> None:
+    """The pool's size (the app factory passes DB_POOL_SIZE); before the first request."""
+    global _threads, _executor
+    if count != _threads and _executor is not None:
+        _executor.shutdown(wait=False)
+        _executor = None
+    _threads = max(1, count)
 
 
 def _pool() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:  # built in the serving process (after uvicorn's workers fork)
-        _executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="somo-webhook")
+        _executor = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="somo-webhook")
     return _executor
 
 

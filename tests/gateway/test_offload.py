@@ -46,3 +46,17 @@ def test_many_calls_at_once_each_get_their_own_context():
 
     results = asyncio.run(main())
     assert [(seen, doubled) for _name, seen, doubled in results] == [(f"req-{i}", 2 * i) for i in range(100)]
+
+
+def test_the_pool_has_as_many_threads_as_the_database_pool_keeps_connections(rt):
+    import gateway.offload as offload
+    from gateway.app import create_app
+
+    create_app(rt)
+    assert offload._threads == rt.settings.db_pool_size
+
+    async def main():
+        return await asyncio.gather(*(in_thread(lambda: threading.current_thread().name) for _ in range(200)))
+
+    names = set(asyncio.run(main()))
+    assert 1 <= len(names) <= rt.settings.db_pool_size
