@@ -75,6 +75,20 @@ class LeanWorker(SimpleWorker):
             return
         super().heartbeat(timeout, pipeline)
 
+    def unsubscribe(self) -> None:
+        """rq's, in the order that cannot hang. rq sends UNSUBSCRIBE, then stops its pubsub thread
+        (redis-py's stop() joins it, with no time limit). A thread that read the UNSUBSCRIBE reply
+        before the stop flag was cleared goes back to wait for a subscription, for its 60 s: a
+        burst worker took a minute to exit, most often under CPU load. Cleared first, the flag
+        is seen when the reply wakes the thread; the join is bounded anyway, as rq's used to be."""
+        thread = self.pubsub_thread
+        if thread is None:
+            return
+        thread._running.clear()  # what stop() clears, without its unbounded join
+        self.pubsub.unsubscribe()  # the reply wakes the thread's read; it exits and closes the pubsub
+        thread.join(timeout=1)
+        self.pubsub.close()
+
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
         while True:
             popped = self._pop()

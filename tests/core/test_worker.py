@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -157,6 +158,27 @@ def test_a_one_queue_worker_leaves_nothing_in_rqs_intermediate_list(rt_redis):
     assert rt_redis.redis.get("one-queue") == b"3"
     queue = rt_redis.queue.rq_queue()
     assert rt_redis.redis.llen(queue.intermediate_queue_key) == 0 and queue.count == 0
+
+
+def test_a_worker_stops_its_pubsub_thread_at_once_even_when_it_read_the_unsubscribe_first(rt_redis):
+    """rq's teardown sent UNSUBSCRIBE, then stopped the pubsub thread and joined it: a thread that
+    read the reply first waited 60 s for a subscription, and a burst worker took a minute to exit."""
+    worker = ObservedWorker([rt_redis.queue.rq_queue()], connection=rt_redis.redis)
+    worker.subscribe()
+    thread, send = worker.pubsub_thread, worker.pubsub.unsubscribe
+
+    def unsubscribe_then_pause(*args):
+        send(*args)
+        time.sleep(0.3)  # the thread reads the reply before the teardown goes on, as under CPU load
+
+    worker.pubsub.unsubscribe = unsubscribe_then_pause
+    teardown = threading.Thread(target=worker.unsubscribe, daemon=True)  # a hang fails in 5 s, not 60
+    start = time.monotonic()
+    teardown.start()
+    teardown.join(5)
+    assert not teardown.is_alive(), "the worker's unsubscribe waited on its pubsub thread"
+    assert not thread.is_alive() and time.monotonic() - start < 1  # the thread saw the stop flag: no join timeout
+    assert worker.pubsub.connection is None  # closed, its connection back in the pool
 
 
 def _rq_info(rt) -> str:

@@ -5,6 +5,7 @@ student sees exactly one reply."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -35,7 +36,7 @@ def worker_env(pg_url: str, redis_url: str, provider_url: str, data_dir) -> dict
     env = {k: v for k, v in os.environ.items() if not k.isupper() or k in ("PATH", "HOME", "LANG")}
     env.update({k.upper(): str(v) for k, v in PROVIDER_SETTINGS.items()})
     env.update(DATABASE_URL=pg_url, REDIS_URL=redis_url, AT_API_BASE=provider_url, SOMO_DATA_DIR=str(data_dir),
-               SEND_RATE_PER_SECOND="0")
+               SEND_RATE_PER_SECOND="0", PYTHONFAULTHANDLER="1")  # SIGABRT prints every thread's stack
     return env
 
 
@@ -48,6 +49,21 @@ def kill(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
+
+
+def wait_for_exit(proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """A burst worker exits 0 once the queues are empty. One that does not is aborted, so that
+    the failure shows where each of its threads was (faulthandler), then killed."""
+    try:
+        code = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        kill(proc)
+        stacks = proc.stderr.read().decode()[-6000:]
+        raise AssertionError(f"the burst worker did not exit within {timeout:.0f}s; its threads:\n{stacks}") from None
+    assert code == 0, proc.stderr.read().decode()[-2000:]
 
 
 def wait_for(check, what: str, timeout: float = 30.0):
@@ -127,7 +143,7 @@ def test_worker_killed_while_handling_a_message_runs_it_again_and_the_student_ge
         assert sweep_as_if_later() == {"inbound": 1, "outbound": 0}
         second = start_worker(env, tmp_path, "--burst")
         try:
-            assert second.wait(60) == 0, second.stderr.read().decode()[-2000:]
+            wait_for_exit(second)
         finally:
             kill(second)
         after = ledger(rt, provider.bodies).show("after a new worker")
@@ -153,7 +169,7 @@ def test_worker_killed_during_a_send_never_sends_it_twice(setup, pg_url, redis_u
         assert sweep_as_if_later()["outbound"] == 0  # `sending` is never re-queued
         second = start_worker(env, tmp_path, "--burst")
         try:
-            assert second.wait(60) == 0, second.stderr.read().decode()[-2000:]
+            wait_for_exit(second)
         finally:
             kill(second)
         counts = ledger(rt, provider.bodies).show("worker killed mid-send")
