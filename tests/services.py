@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
-from functools import lru_cache
+from functools import cache, lru_cache
 from urllib.parse import urlparse
 
 import pytest
@@ -42,9 +43,42 @@ def redis_available() -> bool:
     return reachable(REDIS_BASE + "/0")
 
 
+# Test runs take Redis databases 1-9; the benchmarks (bench/*.py) use 10-15.
+TEST_REDIS_DBS = range(1, 10)
+_held: list = []  # the open lock file of the database this process holds, kept until it exits
+
+
+def db_lock_path(db: int) -> str:
+    return f"/tmp/somo-redis-db-{db}.lock"  # not TMPDIR: every run on the machine must see the same files
+
+
+def _lock_free_db() -> int | None:
+    """The first of TEST_REDIS_DBS no other process holds, now held by this one (an exclusive
+    flock, released by the kernel when the process ends, even killed). None if all are taken."""
+    for db in TEST_REDIS_DBS:
+        lock = open(db_lock_path(db), "a")  # noqa: SIM115 - held open for the process's life
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        _held.append(lock)
+        return db
+    return None
+
+
+@cache
 def redis_url_for_worker() -> str:
-    """A Redis database of its own per pytest process, so parallel runs do not meet."""
+    """A Redis database of its own per pytest process, so runs at the same time never share one
+    (each test flushes it) nor touch a benchmark's. TEST_REDIS_URL naming a database is used as is."""
     base = REDIS_BASE.rstrip("/")
     if base.count("/") > 2:  # already names a database
         return base
-    return f"{base}/{1 + os.getpid() % 15}"
+    db = _lock_free_db()
+    if db is None:
+        dbs = f"{TEST_REDIS_DBS.start}-{TEST_REDIS_DBS.stop - 1}"
+        message = f"every test Redis database ({dbs}) is held by another test run (see {db_lock_path(1)})"
+        if REQUIRE:
+            pytest.fail(f"{message} and SOMO_REQUIRE_SERVICES=1")
+        pytest.skip(f"{message}; wait for one to end (set SOMO_REQUIRE_SERVICES=1 to make this fail)")
+    return f"{base}/{db}"
