@@ -24,7 +24,20 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Connection, all_, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Connection,
+    String,
+    all_,
+    any_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from channels.base import Outgoing, SendError, SendResult
@@ -281,8 +294,16 @@ def _earlier_part_pending(array: bool = False):
                 else _EARLIER.c.id.not_in(bindparam("sent", expanding=True)))
     return select(_EARLIER.c.id).where(
         _EARLIER.c.reply_to_id == _M.c.reply_to_id, _EARLIER.c.channel == _M.c.channel, _EARLIER.c.id < _M.c.id,
-        _EARLIER.c.status.in_(PENDING), not_sent,
+        _one_of(_EARLIER.c.status, PENDING, array), not_sent,
     ).exists()
+
+
+def _one_of(column, values, array: bool):
+    """`column IN (values)`; `array`: as `= ANY(array)`, one parameter (an IN list is expanded
+    when executed, which sends a statement through SQLAlchemy rather than the driver)."""
+    if array:
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    return column.in_(values)
 
 
 def _contact_column(column):
@@ -295,7 +316,7 @@ def _claim(array: bool):
         update(_M)
         .where(
             _M.c.id == bindparam("mid"),
-            _M.c.status.in_(CLAIMABLE),
+            _one_of(_M.c.status, CLAIMABLE, array),
             or_(_M.c.next_attempt_at.is_(None), _M.c.next_attempt_at <= bindparam("now")),
             ~_earlier_part_pending(array),
         )

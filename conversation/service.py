@@ -28,6 +28,7 @@ from conversation.lock import ContactLock
 from conversation.store import FENCE, StaleState, run_after_commit, update_data
 from conversation.text import gettext_for
 from core import clock
+from core.driver import DriverStatement
 from core.messages import Inbound, Reply
 from core.models import Contact, ConversationState, Direction, Enrolment, Message, MessageStatus, Student
 from core.runtime import Runtime
@@ -193,7 +194,7 @@ def _attach(session: Session, model, fields, values):
 
 # Built once: the handled row's status and learner, a Core UPDATE (the ORM's flush of the
 # dirty row cost more CPU than the statement on every message).
-_HANDLED = (
+_HANDLED = DriverStatement(
     update(Message.__table__)
     .where(Message.__table__.c.id == bindparam("mid"))
     .values(status=MessageStatus.HANDLED.value, student_id=bindparam("sid"), updated_at=bindparam("now"))
@@ -205,7 +206,7 @@ HANDLED_WITH_REPLY = "conversation.handled_with_reply"  # session.info: inbound 
 
 def _mark_handled(session: Session, row: Message, student_id: int | None) -> None:
     if row.id not in session.info.get(HANDLED_WITH_REPLY, ()):  # else the reply's statement did it
-        session.execute(_HANDLED, {"mid": row.id, "sid": student_id, "now": clock.now()})
+        _HANDLED.execute(session, {"mid": row.id, "sid": student_id, "now": clock.now()})
     set_committed_value(row, "status", MessageStatus.HANDLED.value)  # as written, not dirty
     set_committed_value(row, "student_id", student_id)
 

@@ -18,7 +18,8 @@ session already holds, so it runs in the same transaction as everything else:
   `_now`); any other kind of default sends the statement through SQLAlchemy.
 
 Any other dialect or driver (SQLite in the demo and the tests), and a statement with
-expanding or post-compile parameters, runs through SQLAlchemy as before: the results look
+expanding or post-compile parameters (any `in_()`, literal lists included: write
+`column == any_(array)` for the driver path), runs through SQLAlchemy as before: the results look
 alike (`first()`, `scalar()`, `all()`, `rowcount`; rows are indexed by position, and by
 column name where every column has its own).
 
@@ -111,6 +112,11 @@ class DriverStatement:
         if compiled.row is not None and rows:
             rows = [compiled.row._make(row) for row in rows]
         return DriverResult(rows, rowcount)
+
+    def through_driver(self, conn: Connection) -> bool:
+        """Whether this statement is sent by the driver on `conn` (tests ask it)."""
+        compiled = self._compiled.get((conn.dialect.name, conn.dialect.driver)) or self._compile(conn)
+        return compiled is not _THROUGH_SQLALCHEMY
 
     def _compile(self, conn: Connection):
         dialect = conn.dialect

@@ -186,3 +186,34 @@ def test_left_out_columns_get_their_python_default_and_onupdate(pg_url):
             assert conn.execute(select(state.c.updated_at).where(state.c.student_id == sid)).scalar() == fixed
     finally:
         engine.dispose()
+
+
+def test_the_hot_path_statements_take_the_driver_on_postgresql(pg_url):
+    """A statement that silently falls back to SQLAlchemy (an `in_()` list, say) loses the
+    point of the driver path: each hot statement is checked here."""
+    from channels.jobs import _CLAIM_PG, _success_statement
+    from channels.outbound import _reply_insert
+    from conversation.engine import _FIRST_LEARNER
+    from conversation.service import _HANDLED
+    from conversation.store import _SAVE, _SET_DATA
+    from conversation.world import _CLASS_PACKS, _PROFILES, _SUBJECTS_OF_COUNTRY
+    from gateway.pipeline import _SCREEN_AND_HANDLED, _store_one_statement
+    from modes.common import _INSERT_ATTEMPT
+    from modes.mastery import _COUNTS, _INSERT_COUNTS, _TOPIC_KNOWN_PG, _UPDATE_COUNTS
+    from modes.progress import _progress_update
+
+    engine = make_engine(pg_url, pool_size=1)
+    reply_columns = ("direction", "channel", "provider", "text", "segments", "encoding", "status", "payload",
+                     "attempts", "cost_tokens", "created_at", "updated_at", "phone", "contact_id", "reply_to_id")
+    hot = [_CLAIM_PG, _success_statement(1), _success_statement(3), _reply_insert(2, reply_columns), _FIRST_LEARNER,
+           _HANDLED, _SAVE, _SET_DATA, _CLASS_PACKS, _PROFILES, _SUBJECTS_OF_COUNTRY, _SCREEN_AND_HANDLED,
+           _store_one_statement("ussd"), _store_one_statement("sms"), _INSERT_ATTEMPT, _COUNTS, _INSERT_COUNTS,
+           _TOPIC_KNOWN_PG, _UPDATE_COUNTS, _progress_update(True, True, False, True)]
+    try:
+        with engine.connect() as conn:
+            assert [str(s.statement).split()[0] for s in hot if not s.through_driver(conn)] == []
+            # and one that cannot: an IN list given at execution
+            expanding = DriverStatement(select(_C.c.id).where(_C.c.phone.in_(bindparam("phones", expanding=True))))
+            assert not expanding.through_driver(conn)
+    finally:
+        engine.dispose()
