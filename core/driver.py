@@ -23,7 +23,8 @@ expanding or post-compile parameters (any `in_()`, literal lists included: write
 alike (`first()`, `scalar()`, `all()`, `rowcount`; rows are indexed by position, and by
 column name where every column has its own).
 
-Not for the audit log: its append-only guard is a session event the driver path skips.
+Not for the audit log: its append-only guard is a session event the driver path skips, so
+an UPDATE or DELETE of `audit_log` is refused here too.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ class DriverStatement:
         dialect = conn.dialect
         key = (dialect.name, dialect.driver)
         done = self.statement.compile(dialect=dialect)
+        if (done.isupdate or done.isdelete) and getattr(getattr(self.statement, "table", None), "name", None) == "audit_log":
+            raise ValueError("audit_log: rows may be added, never changed or deleted (core.audit)")
         if (dialect.name != "postgresql" or dialect.driver != "psycopg" or done.positional
                 or done.literal_execute_params or done.post_compile_params or done.escaped_bind_names):
             self._compiled[key] = _THROUGH_SQLALCHEMY

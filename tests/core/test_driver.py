@@ -217,3 +217,22 @@ def test_the_hot_path_statements_take_the_driver_on_postgresql(pg_url):
             assert not expanding.through_driver(conn)
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("url_fixture", ["pg_url", "sqlite_url"])
+def test_an_update_or_delete_of_the_audit_log_is_refused(url_fixture, request):
+    from sqlalchemy import delete
+
+    from core.models import AuditLog
+
+    audit = AuditLog.__table__
+    engine = make_engine(normalise_db_url(request.getfixturevalue(url_fixture)), pool_size=1)
+    try:
+        with engine.connect() as conn:
+            for stmt in (update(audit).values(action=bindparam("action")), delete(audit)):
+                with pytest.raises(ValueError, match="audit_log"):
+                    DriverStatement(stmt).execute(conn, {"action": "x"})
+            # reading it is as usual
+            assert DriverStatement(select(func.count()).select_from(audit)).execute(conn, {}).scalar() >= 0
+    finally:
+        engine.dispose()
