@@ -33,7 +33,6 @@ from collections import Counter as Tally
 from datetime import timedelta
 from typing import Any
 
-from prometheus_client import Counter
 from sqlalchemy import Connection, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -43,16 +42,11 @@ from channels.receipts import early_marker, replay_early_receipts
 from channels.registry import adapter_for
 from core import clock
 from core.models import Direction, Message, MessageStatus
-from core.observability import count_outbound
+from core.observability import SEND_RECONCILED, count_outbound
 from core.runtime import Runtime
 
 log = logging.getLogger("somo.channels.reconcile")
 
-# With the other metrics' conventions (core.observability); kept here with the code that counts it.
-RECONCILED = Counter(
-    "somo_send_reconciled", "Outbound rows found left `sending` by a dead worker, by provider and outcome",
-    ["provider", "outcome"],
-)
 OUTCOMES = ("sent", "requeued", "failed", "unreachable")
 
 INTERRUPTED = "interrupted during the provider call; not re-sent because the provider may have it"
@@ -93,7 +87,7 @@ def reconcile_sending(runtime: Runtime) -> dict[str, int]:
                     outcome = "unreachable"
             if outcome is not None:
                 counts[outcome] += 1
-                RECONCILED.labels(provider=row.provider, outcome=outcome).inc()
+                SEND_RECONCILED.labels(provider=row.provider, outcome=outcome).inc()
     if any(counts.values()):
         log.info("sends left in flight reconciled", extra={"counts": dict(counts)})
     return dict(counts)

@@ -52,6 +52,10 @@ USSD_SECONDS = Histogram(
 JOB_SECONDS = Histogram("somo_job_seconds", "Job run time by job function", ["job"], buckets=SLOW_BUCKETS)
 JOB_FAILURES = Counter("somo_job_failures", "Jobs that failed for good (no retry left)", ["job"])
 JOB_RETRIES = Counter("somo_job_retries", "Job attempts that failed and will be retried", ["job"])
+SEND_RECONCILED = Counter(  # channels.reconcile
+    "somo_send_reconciled", "Outbound rows found left `sending` by a dead worker, by provider and outcome",
+    ["provider", "outcome"],
+)
 SMS_SEGMENTS = Counter("somo_sms_segments", "SMS segments sent, by encoding and provider", ["encoding", "provider"])
 LLM_CALLS = Counter("somo_llm_calls", "LLM calls by model and outcome (ok, error, timeout)", ["model", "outcome"])
 LLM_TOKENS = Counter("somo_llm_tokens", "LLM tokens by kind (prompt, completion, embedding)", ["kind"])
