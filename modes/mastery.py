@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ARRAY, String, bindparam, func, insert, select
+from sqlalchemy import ARRAY, String, any_, bindparam, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
@@ -129,7 +129,7 @@ _INSERT_COUNTS = DriverStatement(insert(_SM).values(
 # skills, sent by the driver), an expanding IN elsewhere.
 _TOPIC_KNOWN_PG = DriverStatement(select(_SM.c.skill, _SM.c.p_known).where(
     _SM.c.student_id == bindparam("sid"), _SM.c.pack == bindparam("pack"),
-    _SM.c.skill == func.any(bindparam("skills", type_=ARRAY(String)))))
+    _SM.c.skill == any_(bindparam("skills", type_=ARRAY(String)))))
 _TOPIC_KNOWN = select(_SM.c.skill, _SM.c.p_known).where(
     _SM.c.student_id == bindparam("sid"), _SM.c.pack == bindparam("pack"),
     _SM.c.skill.in_(bindparam("skills", expanding=True)))
