@@ -144,31 +144,14 @@ _PENDING_COLUMNS = (
     .limit(2)
 )
 _N_IN, _N_CONTACT, _N_LEARNER = len(_INBOUND_FIELDS), len(_CONTACT_FIELDS), len(_LEARNER_FIELDS)
-_COMPILED: dict[tuple[str, str], tuple] = {}  # per dialect and driver: the SQL, its fixed parameters, processors
+_PENDING_DRIVER = DriverStatement(_PENDING_COLUMNS)  # rows as tuples (several columns are called `id`)
 
 
 def _pending_on_postgres(session: Session, contact_id: int) -> tuple[Message | None, int, bool]:
-    conn = session.connection()
-    dialect = (conn.dialect.name, conn.dialect.driver)
-    compiled = _COMPILED.get(dialect)
-    if compiled is None:
-        done = _PENDING_COLUMNS.compile(dialect=conn.dialect)
-        processors = [(i, p) for i, column in enumerate(_PENDING_COLUMNS.selected_columns)
-                      if (p := column.type.result_processor(conn.dialect, None)) is not None]
-        compiled = _COMPILED.setdefault(dialect,
-                                        (str(done), done.construct_params({"contact_id": 0}), processors))
-    sql, fixed, processors = compiled
-    params = {**fixed, "contact_id": contact_id}
-    raw = conn.connection.driver_connection
-    if conn._has_events or conn.engine._has_events:  # statement counters (bench, tests) see it too
-        conn.dispatch.before_cursor_execute(conn, None, sql, params, None, False)
-    with raw.cursor() as cursor:
-        rows = cursor.execute(sql, params).fetchall()
+    rows = _PENDING_DRIVER.execute(session, {"contact_id": contact_id}).all()
     if not rows:
         return None, 0, False
-    first = list(rows[0])
-    for i, process in processors:  # as SQLAlchemy's result would (the UTC datetimes)
-        first[i] = process(first[i])
+    first = rows[0]
     at = _N_IN
     row = _attach(session, Message, _INBOUND_FIELDS, first[:at])
     floor = int(first[at] or 0)
