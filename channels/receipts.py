@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from channels.base import StatusUpdate
 from core import clock
-from core.models import Contact, Direction, Message, MessageStatus, ProviderEvent
+from core.models import Contact, Direction, Message, MessageStatus, ProviderEvent, literal_value
 from core.phone import mask
 
 log = logging.getLogger("somo.channels.receipts")
@@ -151,7 +151,8 @@ def forget(session: Session, messages: ColumnElement[bool], phone: str | None) -
     conditions = [
         and_(ProviderEvent.kind == "status", of_erased(Message.provider_message_id == receipt_for(ProviderEvent))),
         and_(ProviderEvent.kind == EARLY, of_erased(Message.provider_message_id == ProviderEvent.dedupe_key)),
-        and_(ProviderEvent.kind == "ussd_end", of_erased(Message.ussd_session_id == ProviderEvent.dedupe_key)),
+        and_(ProviderEvent.kind == "ussd_end", of_erased(  # a session's inbound rows (the index's condition)
+            and_(Message.direction == literal_value(Direction.IN.value), Message.ussd_session_id == ProviderEvent.dedupe_key))),
     ]
     if phone:
         forms = (phone, phone.removeprefix("+"), f"whatsapp:{phone}")

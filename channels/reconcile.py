@@ -41,7 +41,7 @@ from channels.jobs import _autocommit, observe_sent
 from channels.receipts import early_marker, replay_early_receipts
 from channels.registry import adapter_for
 from core import clock
-from core.models import Direction, Message, MessageStatus
+from core.models import Direction, Message, MessageStatus, literal_value
 from core.observability import SEND_RECONCILED, count_outbound
 from core.runtime import Runtime
 
@@ -152,7 +152,7 @@ def _requeue(runtime: Runtime, conn: Connection, row, claim: dict[str, Any], why
 _STUCK = (
     select(_M.c.id, _M.c.channel, _M.c.provider, _M.c.phone, _M.c.service_number, _M.c.text, _M.c.template,
            _M.c.attempts, _M.c.updated_at)
-    .where(_M.c.direction == Direction.OUT.value, _M.c.status == MessageStatus.SENDING.value,
+    .where(_M.c.direction == literal_value(Direction.OUT.value), _M.c.status == literal_value(MessageStatus.SENDING.value),
            _M.c.provider_message_id.is_(None), _M.c.updated_at < bindparam("cutoff"))
     .order_by(_M.c.id)
     .limit(BATCH)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from conversation.text import gettext_for, time_of_day
 from core.messages import Reply
-from core.models import Direction, Message
+from core.models import Direction, Message, literal_value
 
 WINDOW = timedelta(minutes=1)
 
@@ -38,7 +38,7 @@ def over_limit(session: Session, phone: str, at: datetime, limit: int) -> tuple[
     else:
         count, oldest = session.execute(
             select(func.count(), func.min(Message.created_at))
-            .where(Message.phone == phone, Message.direction == Direction.IN.value,
+            .where(Message.phone == phone, Message.direction == literal_value(Direction.IN.value),
                    Message.created_at > at - WINDOW, Message.created_at <= at)
         ).one()
     if count <= limit or oldest is None:

@@ -30,7 +30,16 @@ from conversation.text import gettext_for
 from core import clock
 from core.driver import DriverStatement
 from core.messages import Inbound, Reply
-from core.models import Contact, ConversationState, Direction, Enrolment, Message, MessageStatus, Student
+from core.models import (
+    Contact,
+    ConversationState,
+    Direction,
+    Enrolment,
+    Message,
+    MessageStatus,
+    Student,
+    literal_value,
+)
 from core.runtime import Runtime
 
 log = logging.getLogger("somo.conversation")
@@ -54,13 +63,15 @@ def _pending(session: Session, contact_id: int) -> Message | None:
     return session.scalar(_PENDING, {"contact_id": contact_id})
 
 
+# The inbox index's condition (core.models), as literals so that prepared statements use it.
+_RECEIVED = (Message.direction == literal_value(Direction.IN.value),
+             Message.status == literal_value(MessageStatus.RECEIVED.value))
 # Built once: the oldest received rows (two, to know whether another waits), the
 # contact's newest state version (the fencing floor), and the contact with its active
 # learner (the engine's first two look-ups then come from the identity map), in one statement.
 _PENDING = (
     select(Message)
-    .where(Message.contact_id == bindparam("contact_id"), Message.direction == Direction.IN.value,
-           Message.status == MessageStatus.RECEIVED.value)
+    .where(Message.contact_id == bindparam("contact_id"), *_RECEIVED)
     .order_by(Message.id)
     .limit(1)
 )
@@ -90,8 +101,7 @@ _PENDING_WITH_FLOOR = (
     .join(Contact, Contact.id == Message.contact_id)
     .outerjoin(_Learner, _Learner.id == Contact.active_student_id)
     .options(_INBOUND_COLUMNS, _CONTACT_COLUMNS, _LEARNER_COLUMNS)
-    .where(Message.contact_id == bindparam("contact_id"), Message.direction == Direction.IN.value,
-           Message.status == MessageStatus.RECEIVED.value)
+    .where(Message.contact_id == bindparam("contact_id"), *_RECEIVED)
     .order_by(Message.id)
     .limit(2)
 )
@@ -101,7 +111,7 @@ _PENDING_WITH_FLOOR = (
 # the row (the rate limit's question, `conversation.limits`), saving a round trip per message.
 _RECENT = aliased(Message)
 _RATE_WINDOW = (
-    (_RECENT.phone == Message.phone) & (_RECENT.direction == Direction.IN.value)
+    (_RECENT.phone == Message.phone) & (_RECENT.direction == literal_value(Direction.IN.value))
     & (_RECENT.created_at > Message.created_at - literal(limits.WINDOW, Interval()))
     & (_RECENT.created_at <= Message.created_at)
 )
@@ -138,8 +148,7 @@ _PENDING_COLUMNS = (
            .order_by(Enrolment.id).limit(1).scalar_subquery())
     .join(Contact, Contact.id == Message.contact_id)
     .outerjoin(_Learner, _Learner.id == Contact.active_student_id)
-    .where(Message.contact_id == bindparam("contact_id"), Message.direction == Direction.IN.value,
-           Message.status == MessageStatus.RECEIVED.value)
+    .where(Message.contact_id == bindparam("contact_id"), *_RECEIVED)
     .order_by(Message.id)
     .limit(2)
 )

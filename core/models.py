@@ -25,6 +25,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    literal_column,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -70,6 +72,17 @@ class Base(DeclarativeBase):
 
 def _now() -> datetime:
     return clock.now()
+
+
+def _where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, the same on PostgreSQL and SQLite."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
+
+
+def literal_value(value: str):
+    """A fixed string written into the SQL (`col == literal_value("in")`), for conditions a
+    partial index is chosen by. Only for the module's own constants, never for input."""
+    return literal_column("'" + value.replace("'", "''") + "'")
 
 
 class Role(enum.StrEnum):
@@ -313,8 +326,20 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("provider", "provider_message_id"),
-        Index("ix_messages_phone_created", "phone", "created_at"),
-        Index("ix_messages_status", "direction", "status"),
+        # Partial indexes: a row is in one only while it matches, so the hot writes (every
+        # step's inbound row, its screen or reply, the handled and sent marks) touch fewer
+        # indexes, and the indexes the hot reads use stay small. Statements that should use
+        # one write its condition as SQL literals (`literal_value`): a prepared statement's
+        # generic plan cannot match a bound parameter to an index's condition.
+        Index("ix_messages_inbound_phone", "phone", "created_at", **_where("direction = 'in'")),  # the rate limit
+        Index("ix_messages_inbox", "contact_id", "id",  # the rows a turn handles, and the sweep's
+              **_where("direction = 'in' AND status = 'received'")),
+        Index("ix_messages_outbox", "status", "id",  # sends to make, retry or reconcile
+              **_where("direction = 'out' AND status IN ('queued', 'sending', 'retrying')")),
+        Index("ix_messages_reply_to_id", "reply_to_id", **_where("reply_to_id IS NOT NULL")),
+        Index("ix_messages_broadcast_id", "broadcast_id", **_where("broadcast_id IS NOT NULL")),
+        Index("ix_messages_ussd_session_id", "ussd_session_id",  # erasure: a session's inbound rows
+              **_where("direction = 'in' AND ussd_session_id IS NOT NULL")),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     direction: Mapped[str] = mapped_column(String(3))
@@ -332,9 +357,9 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
-    ussd_session_id: Mapped[str | None] = mapped_column(String(120), index=True)
-    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), index=True)
-    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id", ondelete="SET NULL"), index=True)
+    ussd_session_id: Mapped[str | None] = mapped_column(String(120))
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id", ondelete="SET NULL"))
     template: Mapped[str | None] = mapped_column(String(120))  # set when sent as an approved template
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # raw inbound / structured outbound
     cost_tokens: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,14 +7,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from channels.jobs import send_messages
 from channels.outbound import enqueue_sends
 from channels.reconcile import reconcile_sending
 from conversation.service import process_pending
 from core import clock
-from core.models import Direction, Message, MessageStatus
+from core.models import Direction, Message, MessageStatus, literal_value
 from core.runtime import get_runtime
 from gateway.pipeline import make_deliver, queue_or_leave
 
@@ -52,6 +52,17 @@ def send_replies(runtime, ids: list[int]) -> None:
         queue_or_leave(lambda: enqueue_sends(runtime, ids))
 
 
+# The rows the sweep looks for: the partial indexes' conditions as literals (core.models).
+SWEEP_INBOUND = select(Message.id, Message.contact_id).where(
+    Message.direction == literal_value(Direction.IN.value), Message.status == literal_value(MessageStatus.RECEIVED.value),
+    Message.created_at < bindparam("cutoff"), Message.contact_id.is_not(None), Message.channel != "ussd",
+).order_by(Message.id).limit(SWEEP_BATCH)
+SWEEP_OUTBOUND = select(Message.id).where(
+    Message.direction == literal_value(Direction.OUT.value), Message.status == literal_value(MessageStatus.QUEUED.value),
+    Message.created_at < bindparam("cutoff"),
+).order_by(Message.id).limit(SWEEP_BATCH)
+
+
 def sweep() -> dict[str, int]:
     """Re-queue inbound rows still `received` and outbound rows still `queued` after SWEEP_AFTER.
 
@@ -66,18 +77,8 @@ def sweep() -> dict[str, int]:
     runtime = get_runtime()
     cutoff = clock.now() - SWEEP_AFTER
     with runtime.session() as session:
-        inbound = session.execute(
-            select(Message.id, Message.contact_id).where(
-                Message.direction == Direction.IN.value, Message.status == MessageStatus.RECEIVED.value,
-                Message.created_at < cutoff, Message.contact_id.is_not(None), Message.channel != "ussd",
-            ).order_by(Message.id).limit(SWEEP_BATCH)
-        ).all()
-        outbound = session.scalars(
-            select(Message.id).where(
-                Message.direction == Direction.OUT.value, Message.status == MessageStatus.QUEUED.value,
-                Message.created_at < cutoff,
-            ).order_by(Message.id).limit(SWEEP_BATCH)
-        ).all()
+        inbound = session.execute(SWEEP_INBOUND, {"cutoff": cutoff}).all()
+        outbound = session.scalars(SWEEP_OUTBOUND, {"cutoff": cutoff}).all()
     # A job id per sweep: the first job of the row may be long gone (or, inline, remembered as
     # seen); running twice is harmless (the contact lock, the send claim).
     slot = f"swept-{cutoff:%Y%m%d%H%M}"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from admin.deps import AuthDep, SessionDep, query_id
 from admin.templating import render
-from core.models import Enrolment, Message, MessageStatus, SchoolClass, Student
+from core.models import Contact, Enrolment, Message, MessageStatus, SchoolClass, Student
 from core.phone import InvalidPhone, to_e164
 
 router = APIRouter()
@@ -26,7 +26,10 @@ def messages(request: Request, session: SessionDep, who: AuthDep, phone: str = "
     phone = phone.strip()[:32]
     if phone:
         try:
-            stmt = stmt.where(Message.phone == to_e164(phone, "KE"))
+            number = to_e164(phone, "KE")
+            # through the contact's index (messages are indexed by phone for inbound rows only)
+            stmt = stmt.where(Message.contact_id == select(Contact.id).where(Contact.phone == number).scalar_subquery(),
+                              Message.phone == number)
         except InvalidPhone as exc:
             problem = f"phone: {exc}"
     if class_id is not None:
