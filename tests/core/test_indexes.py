@@ -17,7 +17,7 @@ from sqlalchemy import text
 from channels.reconcile import _STUCK
 from conversation.service import _PENDING_COLUMNS
 from core.db import make_engine
-from core.models import Contact, Message
+from core.models import Message
 from gateway.jobs import SWEEP_INBOUND, SWEEP_OUTBOUND
 
 
