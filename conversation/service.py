@@ -25,7 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from conversation import engine, enrolled, limits
 from conversation.lessons import FAILED, REDO, ModeFailed
 from conversation.lock import ContactLock
-from conversation.store import FENCE, StaleState, run_after_commit, update_data
+from conversation.store import DEFER, FENCE, StaleState, run_after_commit, update_data, write_deferred
 from conversation.text import gettext_for
 from core import clock
 from core.driver import DriverStatement
@@ -258,6 +258,8 @@ def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLoc
                     session.info[FENCE] = token
                 if failed is not None and failed[0] == row_id:
                     session.info[FAILED] = failed[1]
+                if getattr(deliver, "writes_state", False):  # its statement carries the turn's state write
+                    session.info[DEFER] = True
                 reply = engine.handle(runtime, session, inbound_from_row(row), contact_id=contact_id)
                 contact = session.get(Contact, contact_id)
                 student_id = contact.active_student_id if contact is not None and contact.active_student_id \
@@ -265,6 +267,7 @@ def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLoc
                 set_committed_value(row, "student_id", student_id)  # the reply rows take it (deliver)
                 ids = deliver(session, row, reply) if reply is not None else []
                 _mark_handled(session, row, student_id)
+                write_deferred(session)  # when deliver did not (no reply)
         except ModeFailed as exc:
             # Rolled back whole (no savepoint): redo the message with the mode skipped, which
             # answers with the menu and an apology, as a savepoint's rollback would have.

@@ -30,6 +30,10 @@ log = logging.getLogger("somo.conversation")
 AFTER_COMMIT = "conversation.after_commit"  # session.info key: callables run after commit
 SAVED = "conversation.saved"  # session.info key: {student_id: ConvState} saved in this unit of work
 FENCE = "conversation.fence"  # session.info key: the lock holder's fencing token
+# session.info keys: DEFER is set by a caller whose next statement can carry the turn's state
+# write (the USSD screen's, gateway.pipeline); DEFERRED then holds that write, not yet made.
+DEFER = "conversation.defer_save"
+DEFERRED = "conversation.deferred_save"
 
 # Redis: set the blob unless the one there is newer (a late, stale writer loses).
 _SET_IF_NEWER = """
@@ -205,6 +209,9 @@ class StateStore:
         return self.load_from_db(student_id)
 
     def load_from_db(self, student_id: int) -> ConvState:
+        deferred = self.session.info.get(DEFERRED)
+        if deferred is not None and deferred[0]["sid"] == student_id:
+            write_deferred(self.session)
         row = self.session.execute(
             select(ConversationState.state, ConversationState.mode, ConversationState.pack,
                    ConversationState.topic, ConversationState.step, ConversationState.data,
@@ -229,16 +236,11 @@ class StateStore:
         params = {"sid": st.student_id, "token": token, "state": saved.state, "mode": saved.mode,
                   "pack": saved.pack, "topic": saved.topic, "step": saved.step, "data": saved.data,
                   "updated_at": saved.updated_at}
-        conn = self.session.connection()
-        # A state never saved (version 0: no row was read) is inserted first (one INSERT that
-        # does nothing on a row already there, no savepoint); a saved one is updated first.
-        # Either way the other statement follows when the first finds nothing to do; when
-        # both do nothing, a newer writer holds the row.
-        inserted = not st.version and _insert_first(self.session).execute(conn, params).first() is not None
-        if not inserted:
-            updated = _SAVE.execute(conn, params).rowcount
-            if not updated and (st.version == 0 or _insert_first(self.session).execute(conn, params).first() is None):
-                raise StaleState(f"student {st.student_id}: a newer writer holds version >= {token}")
+        write_deferred(self.session)  # an earlier learner's, handed over from in this turn
+        if st.version and self.session.info.get(DEFER):
+            self.session.info[DEFERRED] = (params, st.version)  # written by the caller's next statement
+        else:
+            write_state(self.session, params, st.version)
         self.session.info.setdefault(SAVED, {})[st.student_id] = saved
         if self.redis is not None:
             after_commit(self.session, HotCopy(self, saved))
@@ -260,8 +262,39 @@ class StateStore:
             log.warning("could not drop the hot state of student %s", student_id)
 
 
+def write_state(session: Session, params: dict, version: int) -> None:
+    """The fenced write of a saved state (`params` as `StateStore.save` builds them).
+
+    A state never saved (version 0: no row was read) is inserted first (one INSERT that
+    does nothing on a row already there, no savepoint); a saved one is updated first.
+    Either way the other statement follows when the first finds nothing to do; when both
+    do nothing, a newer writer holds the row.
+    """
+    conn = session.connection()
+    inserted = not version and _insert_first(session).execute(conn, params).first() is not None
+    if not inserted:
+        updated = _SAVE.execute(conn, params).rowcount
+        if not updated and (version == 0 or _insert_first(session).execute(conn, params).first() is None):
+            raise StaleState(f"student {params['sid']}: a newer writer holds version >= {params['token']}")
+
+
+def take_deferred(session: Session) -> tuple[dict, int] | None:
+    """The deferred state write, for a statement that makes it (see DEFER); the taker writes
+    it, or calls `write_state` with it."""
+    return session.info.pop(DEFERRED, None)
+
+
+def write_deferred(session: Session) -> None:
+    """Make the deferred state write now, if one waits (before anything that reads the row,
+    and before the unit of work commits)."""
+    deferred = session.info.pop(DEFERRED, None)
+    if deferred is not None:
+        write_state(session, *deferred)
+
+
 def max_version(session: Session, contact_id: int) -> int:
     """The newest state version among a contact's students (fencing tokens must exceed it)."""
+    write_deferred(session)
     return int(session.scalar(
         select(func.coalesce(func.max(ConversationState.version), 0))
         .join(Student, Student.id == ConversationState.student_id)
@@ -275,6 +308,7 @@ def update_data(session: Session, student_id: int, change) -> None:
     Inside a turn it edits the state this unit of work saved (its Redis write, after commit,
     carries the change); outside one it edits the database row and drops the hot copy.
     """
+    write_deferred(session)  # _SET_DATA below is fenced by the saved version: it must be written
     saved = session.info.get(SAVED, {}).get(student_id)
     if saved is None:
         from core.runtime import get_runtime

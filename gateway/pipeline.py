@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, exists, literal, null, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 from channels.outbound import enqueue_sends, reply_language, store_reply
 from channels.render import render_for
 from conversation.service import HANDLED_WITH_REPLY, process_pending, remember_rest
+from conversation.store import take_deferred, write_deferred, write_state
 from core import clock
 from core.driver import DriverStatement
 from core.i18n import translator
 from core.messages import Inbound, Reply
-from core.models import Contact, Direction, Message, MessageStatus
+from core.models import Contact, ConversationState, Direction, Message, MessageStatus, literal_value
 from core.observability import count_inbound
 from core.phone import country_of
 from core.runtime import Runtime, get_runtime
@@ -179,9 +180,49 @@ _SCREEN_AND_HANDLED = DriverStatement(pg_insert(_MESSAGES).values(
 ).add_cte(_HANDLED_CTE))
 
 
+# ... and with the turn's state write too (conversation.store's DEFER), the step's last three
+# writes in one statement: the fenced state UPDATE first, the other two only where it wrote.
+_STATES = ConversationState.__table__
+_STATE_CTE = (
+    update(_STATES).where(_STATES.c.student_id == bindparam("sid"), _STATES.c.version < bindparam("token"))
+    .values(state=bindparam("state"), mode=bindparam("mode"), pack=bindparam("pack"), topic=bindparam("topic"),
+            step=bindparam("step"), data=bindparam("data", type_=_STATES.c.data.type), version=bindparam("token"),
+            updated_at=bindparam("updated_at"))
+    .returning(_STATES.c.student_id)
+    .cte("saved_state")
+)
+_WROTE_STATE = exists(select(_STATE_CTE.c.student_id))
+_HANDLED_AFTER_STATE = (
+    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_inbound"), _WROTE_STATE)
+    .values(status=MessageStatus.HANDLED.value, student_id=bindparam("b_student"), updated_at=bindparam("b_now"))
+    .cte("handled")
+)
+_SCREEN_COLUMNS = {
+    "direction": literal_value(Direction.OUT.value), "channel": literal_value("ussd"),
+    "provider": bindparam("b_provider", type_=_MESSAGES.c.provider.type),
+    "text": bindparam("b_text", type_=_MESSAGES.c.text.type), "segments": literal(0), "encoding": null(),
+    "status": literal_value(MessageStatus.SENT.value), "attempts": literal(0), "cost_tokens": literal(0),
+    "phone": bindparam("b_phone", type_=_MESSAGES.c.phone.type),
+    "service_number": bindparam("b_service", type_=_MESSAGES.c.service_number.type),
+    "contact_id": bindparam("b_contact", type_=_MESSAGES.c.contact_id.type),
+    "student_id": bindparam("b_student", type_=_MESSAGES.c.student_id.type),
+    "reply_to_id": bindparam("b_inbound", type_=_MESSAGES.c.reply_to_id.type),
+    "ussd_session_id": bindparam("b_session", type_=_MESSAGES.c.ussd_session_id.type),
+    "payload": bindparam("b_payload", type_=_MESSAGES.c.payload.type),
+    **{column: bindparam("b_now", type_=_MESSAGES.c.created_at.type) for column in ("sent_at", "created_at", "updated_at")},
+}
+_STATE_SCREEN_AND_HANDLED = DriverStatement(
+    pg_insert(_MESSAGES)
+    .from_select(list(_SCREEN_COLUMNS), select(*_SCREEN_COLUMNS.values()).where(_WROTE_STATE))
+    .add_cte(_STATE_CTE, _HANDLED_AFTER_STATE)
+    .returning(_MESSAGES.c.id)
+)
+
+
 def _screen_and_handled(session: Session, settings, inbound: Message, reply: Reply):
-    """The USSD screen, rendered and stored with the inbound row marked handled (one statement);
-    None when the step needs the general path (an SMS follow-up, a screen in several parts)."""
+    """The USSD screen, rendered and stored with the inbound row marked handled, and the
+    turn's deferred state write made, in one statement; None when the step needs the general
+    path (an SMS follow-up, a screen in several parts)."""
     if reply.sms_followup:
         return None
     lang = reply_language(session, inbound, reply, settings.default_language)
@@ -189,11 +230,19 @@ def _screen_and_handled(session: Session, settings, inbound: Message, reply: Rep
     rendered = render_for("ussd", reply, limit=settings.screen_limit(network), lang=lang)
     if len(rendered.messages) != 1:
         return None
-    _SCREEN_AND_HANDLED.execute(session, {
+    params = {
         "b_inbound": inbound.id, "b_student": inbound.student_id, "b_now": clock.now(),
         "b_provider": inbound.provider, "b_text": rendered.messages[0], "b_phone": inbound.phone,
         "b_service": inbound.service_number, "b_contact": inbound.contact_id, "b_session": inbound.ussd_session_id,
-        "b_payload": {"bypass_optout": True} if reply.meta.get("bypass_optout") else None})
+        "b_payload": {"bypass_optout": True} if reply.meta.get("bypass_optout") else None}
+    deferred = take_deferred(session)
+    if deferred is not None:
+        state, version = deferred
+        if _STATE_SCREEN_AND_HANDLED.execute(session, {**params, **state}).first() is None:
+            write_state(session, state, version)  # no row to update: insert it, or StaleState (as save would)
+            deferred = None
+    if deferred is None:
+        _SCREEN_AND_HANDLED.execute(session, params)
     session.info.setdefault(HANDLED_WITH_REPLY, set()).add(inbound.id)
     return rendered
 
@@ -212,6 +261,7 @@ def make_deliver(runtime: Runtime, screens: dict[int, str] | None = None):
         if rendered is not None:
             rows: list = []
         else:
+            write_deferred(session)
             rows, rendered = store_reply(session, runtime.settings, inbound, reply)
         if inbound.contact_id is not None:
             remember_rest(session, inbound.contact_id, inbound.channel, rendered.rest)
@@ -219,6 +269,7 @@ def make_deliver(runtime: Runtime, screens: dict[int, str] | None = None):
             screens[inbound.id] = rendered.messages[0]
         return [r.id for r in rows]
 
+    deliver.writes_state = True  # conversation.service defers the turn's state write to it
     return deliver
 
 

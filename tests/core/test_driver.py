@@ -197,7 +197,7 @@ def test_the_hot_path_statements_take_the_driver_on_postgresql(pg_url):
     from conversation.service import _HANDLED, _PENDING_DRIVER
     from conversation.store import _SAVE, _SET_DATA
     from conversation.world import _CLASS_PACKS, _PROFILES, _SUBJECTS_OF_COUNTRY
-    from gateway.pipeline import _SCREEN_AND_HANDLED, _store_one_statement
+    from gateway.pipeline import _SCREEN_AND_HANDLED, _STATE_SCREEN_AND_HANDLED, _store_one_statement
     from modes.common import _INSERT_ATTEMPT
     from modes.mastery import _COUNTS, _INSERT_COUNTS, _TOPIC_KNOWN_PG, _UPDATE_COUNTS
     from modes.progress import _progress_update
@@ -207,6 +207,7 @@ def test_the_hot_path_statements_take_the_driver_on_postgresql(pg_url):
                      "attempts", "cost_tokens", "created_at", "updated_at", "phone", "contact_id", "reply_to_id")
     hot = [_CLAIM_PG, _success_statement(1), _success_statement(3), _reply_insert(2, reply_columns), _FIRST_LEARNER,
            _HANDLED, _PENDING_DRIVER, _SAVE, _SET_DATA, _CLASS_PACKS, _PROFILES, _SUBJECTS_OF_COUNTRY, _SCREEN_AND_HANDLED,
+           _STATE_SCREEN_AND_HANDLED,
            _store_one_statement("ussd"), _store_one_statement("sms"), _INSERT_ATTEMPT, _COUNTS, _INSERT_COUNTS,
            _TOPIC_KNOWN_PG, _UPDATE_COUNTS, _progress_update(True, True, False, True)]
     try:

@@ -17,7 +17,7 @@ from sqlalchemy import event, func, select, text
 
 from core import clock
 from core.messages import Inbound
-from core.models import Contact, Direction, Message, Student
+from core.models import Contact, ConversationState, Direction, Message, Student
 from gateway.pipeline import accept_message
 from tests.conftest import make_runtime
 
@@ -168,7 +168,7 @@ def test_concurrent_deliveries_of_one_message_store_it_once(pg_rt):
     assert set(pg_rt.queue.ids) == {f"process-{stored[0].message_id}"}
 
 
-def test_a_ussd_step_stores_its_screen_and_marks_the_inbound_handled_in_one_statement(pg_rt):
+def test_a_ussd_step_writes_its_state_stores_its_screen_and_marks_the_inbound_handled_in_one_statement(pg_rt):
     from channels.africastalking import parse_ussd
     from gateway.pipeline import handle_ussd
     from tests.conversation.helpers import load_pack
@@ -177,12 +177,18 @@ def test_a_ussd_step_stores_its_screen_and_marks_the_inbound_handled_in_one_stat
     form = {"sessionId": "ATUid_one", "serviceCode": "*384*1#", "phoneNumber": "+254711000955",
             "networkCode": "63902", "text": ""}
     handle_ussd(pg_rt, parse_ussd(form, "KE"))  # the first dial: the learner is created
+    with pg_rt.session() as s:
+        before = s.execute(select(ConversationState.version, ConversationState.state)).one()
     seen, stop = statements(pg_rt)
     screen = handle_ussd(pg_rt, parse_ussd({**form, "text": "1"}, "KE"))
     stop()
-    writes = [s for s in seen if ("INSERT INTO messages" in s or "UPDATE messages" in s)
+    writes = [s for s in seen if ("INSERT INTO messages" in s or "UPDATE messages" in s
+                                  or "conversation_states SET" in s)
               and not s.lstrip().startswith("WITH dup")]  # the inbound's own store aside
-    assert len(writes) == 1 and writes[0].lstrip().startswith("WITH handled")
+    assert len(writes) == 1 and writes[0].lstrip().startswith("WITH saved_state"), writes
+    with pg_rt.session() as s:
+        after = s.execute(select(ConversationState.version, ConversationState.state)).one()
+    assert after.version > before.version and after.state != before.state  # the state moved on, fenced
     with pg_rt.session() as s:
         inbound, out = s.execute(select(Message).where(Message.ussd_session_id == "ATUid_one")
                                  .order_by(Message.id)).scalars().all()[-2:]
@@ -191,3 +197,35 @@ def test_a_ussd_step_stores_its_screen_and_marks_the_inbound_handled_in_one_stat
     assert out.text == screen and out.channel == "ussd" and out.ussd_session_id == "ATUid_one"
     assert out.student_id == inbound.student_id is not None and out.contact_id == inbound.contact_id
     assert out.sent_at is not None and out.payload is None and out.segments == 0
+
+
+def test_a_ussd_step_that_a_newer_writer_overtook_writes_nothing(pg_rt):
+    """The state write is fenced inside the step's one statement: when a newer lock holder
+    has written the state (its version is at or past our token), the screen is not stored,
+    the inbound row stays received, and the newer state stands."""
+    from channels.africastalking import parse_ussd
+    from gateway.pipeline import handle_ussd
+    from tests.conversation.helpers import load_pack
+
+    load_pack(pg_rt)
+    form = {"sessionId": "ATUid_stale", "serviceCode": "*384*1#", "phoneNumber": "+254711000956",
+            "networkCode": "63902", "text": ""}
+    handle_ussd(pg_rt, parse_ussd(form, "KE"))
+    other = pg_rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    def newer_writer(_conn, _cursor, statement, *_):
+        if statement.lstrip().startswith("WITH saved_state"):  # another holder commits first
+            other.execute(text("UPDATE conversation_states SET version = version + 1000, state = 'newer'"))
+
+    event.listen(pg_rt.engine, "before_cursor_execute", newer_writer)
+    try:
+        handle_ussd(pg_rt, parse_ussd({**form, "text": "1"}, "KE"))
+    finally:
+        event.remove(pg_rt.engine, "before_cursor_execute", newer_writer)
+        other.close()
+    with pg_rt.session() as s:
+        assert s.scalar(select(ConversationState.state)) == "newer"
+        rows = s.execute(select(Message.direction, Message.status).where(Message.ussd_session_id == "ATUid_stale")
+                         .order_by(Message.id)).all()
+    assert rows[-1] == (Direction.IN.value, "received")  # not answered by this holder, not lost
+    assert [r for r in rows if r.direction == Direction.OUT.value] == [(Direction.OUT.value, "sent")]  # the first dial's
