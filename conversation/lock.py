@@ -25,13 +25,17 @@ LOCK_TTL_MS = 60_000  # longer than any one message takes (the USSD path has no 
 
 # Take the lock and draw the first fencing token, or knock: one round trip either way. The
 # knock is atomic with the failed attempt, so a holder's release (which reads and clears the
-# knock) either came before it (and the SET NX here succeeds) or sees it.
+# knock) either came before it (and the SET NX here succeeds) or sees it. With a fourth key
+# (the hot state of the learner the caller expects, `hot_key`), the holder also takes that
+# copy out (GETDEL, as conversation.store's load does) in the same round trip.
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then
-  return redis.call('INCR', KEYS[2])
+  local drawn = redis.call('INCR', KEYS[2])
+  if KEYS[4] then return {drawn, redis.call('GETDEL', KEYS[4])} end
+  return {drawn}
 end
 redis.call('SET', KEYS[3], '1', 'PX', tonumber(ARGV[2]))
-return 0
+return {0}
 """
 # Release, and say whether anyone knocked while we held it: 1 = released, nobody waited;
 # 2 = released and someone knocked; 0 = the lock was no longer ours.
@@ -86,7 +90,8 @@ class ContactLock:
     Draw one token per unit of work: state rows only accept a token newer than their version.
     """
 
-    def __init__(self, runtime: Runtime, contact_id: int, *, floor: Callable[[], int] | None = None):
+    def __init__(self, runtime: Runtime, contact_id: int, *, floor: Callable[[], int] | None = None,
+                 hot_key: str | None = None):
         self.runtime = runtime
         self.contact_id = contact_id
         self.redis = runtime.redis
@@ -95,6 +100,8 @@ class ContactLock:
         self.knock_key = f"somo:knock:contact:{contact_id}"
         self.value = uuid.uuid4().hex
         self.floor = floor  # the newest state version in the database: tokens must exceed it
+        self.hot_key = hot_key  # a learner's hot-state key to take out with the lock (see _ACQUIRE)
+        self.taken: tuple[str, bytes | None] | None = None  # (hot_key, what it held) once taken
         self._floor_value = 0
         self._drawn: int | None = None
         self.held = False
@@ -113,12 +120,16 @@ class ContactLock:
         deadline = time.monotonic() + max(0.0, wait_s)
         delay = 0.01
         script = self.runtime.extra("conversation.lock_acquire", lambda rt: rt.redis.register_script(_ACQUIRE))
+        keys = [self.key, self.fence_key, self.knock_key, *([self.hot_key] if self.hot_key else [])]
         while True:
             try:
-                drawn = int(script(keys=[self.key, self.fence_key, self.knock_key], args=[self.value, LOCK_TTL_MS]))
+                answer = script(keys=keys, args=[self.value, LOCK_TTL_MS])
             except RedisError:
                 return self._acquire_locally(wait_s)
+            drawn = int(answer[0])
             if drawn > 0:
+                if self.hot_key:
+                    self.taken = (self.hot_key, answer[1] if len(answer) > 1 else None)
                 self.held = True
                 self._drawn = drawn  # the first unit of work's token, if it beats the floor (see token)
                 self._floor_value = self.floor() if self.floor else 0  # Redis may have lost its counter

@@ -25,7 +25,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from conversation import engine, enrolled, limits
 from conversation.lessons import FAILED, REDO, ModeFailed
 from conversation.lock import ContactLock
-from conversation.store import DEFER, FENCE, StaleState, run_after_commit, update_data, write_deferred
+from conversation.store import DEFER, FENCE, TAKEN, StaleState, run_after_commit, update_data, write_deferred
+from conversation.store import key as state_key
 from conversation.text import gettext_for
 from core import clock
 from core.driver import DriverStatement
@@ -208,7 +209,8 @@ def has_pending(runtime: Runtime, contact_id: int) -> bool:
         return _pending(session, contact_id) is not None
 
 
-def process_pending(runtime: Runtime, contact_id: int, deliver: Deliver, *, wait_s: float = DEFAULT_WAIT_S) -> list[int]:
+def process_pending(runtime: Runtime, contact_id: int, deliver: Deliver, *, wait_s: float = DEFAULT_WAIT_S,
+                    student_id: int | None = None) -> list[int]:
     """Handle every received inbound message of the contact in arrival order; return outbound ids.
 
     Returns what it handled (possibly []) when another worker holds the contact past `wait_s`:
@@ -216,10 +218,14 @@ def process_pending(runtime: Runtime, contact_id: int, deliver: Deliver, *, wait
     """
     out: list[int] = []
     while True:
-        lock = ContactLock(runtime, contact_id)  # the floor is read with each row (see _drain)
+        # the floor is read with each row (see _drain); `student_id`, the learner the caller
+        # expects to answer (the contact's active one when its row was stored): its hot state
+        # comes out of Redis with the lock
+        lock = ContactLock(runtime, contact_id, hot_key=state_key(student_id) if student_id else None)
         if not lock.acquire(wait_s):
             return out
         hot: list = []  # the last unit of work's hot state, written back with the release
+        student_id = None  # a second round's hot copy is its own turns' business
         try:
             out.extend(_drain(runtime, contact_id, deliver, lock, hot))
         finally:
@@ -245,6 +251,8 @@ def _drain(runtime: Runtime, contact_id: int, deliver: Deliver, lock: ContactLoc
         try:
             with runtime.session() as session:
                 session.info[REDO] = contact_id
+                if lock.taken is not None:  # the first unit of work's learner state, out of Redis already
+                    session.info[TAKEN], lock.taken = lock.taken, None
                 row, floor, more = _pending_with_floor(session, contact_id)
                 if row is None:
                     return out

@@ -34,6 +34,9 @@ FENCE = "conversation.fence"  # session.info key: the lock holder's fencing toke
 # write (the USSD screen's, gateway.pipeline); DEFERRED then holds that write, not yet made.
 DEFER = "conversation.defer_save"
 DEFERRED = "conversation.deferred_save"
+# session.info key: (hot-state key, its content) the contact lock took out of Redis on
+# acquiring (conversation.lock's hot_key), for load() to use instead of its own GETDEL.
+TAKEN = "conversation.taken_hot"
 
 # Redis: set the blob unless the one there is newer (a late, stale writer loses).
 _SET_IF_NEWER = """
@@ -194,6 +197,16 @@ class StateStore:
         if new:
             self._taken.add(student_id)  # nothing in Redis to drop before the first write either
             return ConvState(student_id=student_id)
+        taken = self.session.info.pop(TAKEN, None)
+        if taken is not None and taken[0] == key(student_id):
+            raw = taken[1]  # already out of Redis, with the lock (one round trip fewer)
+            self._taken.add(student_id)
+            if raw:
+                try:
+                    return ConvState.from_json(raw)
+                except (ValueError, TypeError, KeyError):
+                    log.warning("unreadable hot state for student %s, using the database", student_id)
+            return self.load_from_db(student_id)
         if self.redis is not None:
             try:
                 raw = self.redis.getdel(key(student_id))

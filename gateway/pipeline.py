@@ -41,6 +41,7 @@ class Stored:
     contact_id: int
     duplicate: bool
     status: str = MessageStatus.RECEIVED.value
+    student_id: int | None = None  # the contact's active learner when the row was stored (when known)
 
 
 @dataclass
@@ -293,7 +294,7 @@ def accept_message(runtime: Runtime, inbound: Inbound) -> Stored:
 # provider id touches nothing and returns the stored row. `{last}` is a fixed column name.
 _STORE_ONE_SQL = """
 WITH dup AS (
-    SELECT id, contact_id, status FROM messages
+    SELECT id, contact_id, status, student_id FROM messages
     WHERE provider = :provider AND provider_message_id = :provider_message_id
 ), upserted AS (
     INSERT INTO contacts (phone, country, channels_seen, opted_out, {last}, created_at)
@@ -321,11 +322,11 @@ WITH dup AS (
            :service_number, :text, 0, 'received', 0, :ussd_session_id, :payload, 0, :created_at, :created_at
     FROM contact
     ON CONFLICT (provider, provider_message_id) DO NOTHING
-    RETURNING id, contact_id
+    RETURNING id, contact_id, student_id
 )
-SELECT id, contact_id, false AS duplicate, 'received' AS status FROM inserted
+SELECT id, contact_id, false AS duplicate, 'received' AS status, student_id FROM inserted
 UNION ALL
-SELECT id, contact_id, true, status FROM dup
+SELECT id, contact_id, true, status, student_id FROM dup
 """
 _LAST_INBOUND = {"sms": "last_inbound_sms_at", "ussd": "last_inbound_ussd_at",
                  "whatsapp": "last_inbound_whatsapp_at"}
@@ -364,14 +365,14 @@ def _store_one(runtime: Runtime, inbound: Inbound) -> Stored:
     with runtime.engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
         for _attempt in range(3):
-            row = stmt.execute(conn, params).first()  # (id, contact_id, duplicate, status)
+            row = stmt.execute(conn, params).first()  # (id, contact_id, duplicate, status, student_id)
             if row is not None:
                 break
         else:  # pragma: no cover - three lost races in a row
             raise RuntimeError(f"inbound {inbound.provider_message_id!r}: could not be stored")
-    message_id, contact_id, duplicate, status = row
+    message_id, contact_id, duplicate, status, student_id = row
     count_inbound(inbound.channel, inbound.provider, "duplicate" if duplicate else "stored")
-    return Stored(message_id, contact_id or 0, duplicate, status)
+    return Stored(message_id, contact_id or 0, duplicate, status, student_id)
 
 
 def accept_messages(runtime: Runtime, inbounds: list[Inbound], on_session=None) -> list[Stored]:
@@ -419,7 +420,7 @@ def handle_ussd(runtime: Runtime, inbound: Inbound) -> str:
     screen = _screen(runtime, stored.message_id) if stored.duplicate else None
     if screen is None:
         screens: dict[int, str] = {}
-        ids = process_pending(runtime, stored.contact_id, make_deliver(runtime, screens))
+        ids = process_pending(runtime, stored.contact_id, make_deliver(runtime, screens), student_id=stored.student_id)
         queue_or_leave(lambda: enqueue_sends(runtime, ids))
         # Our step may have been handled by another worker holding the contact: read it back then.
         screen = screens.get(stored.message_id) or _screen(runtime, stored.message_id)
