@@ -10,7 +10,7 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.memo import forget_on_write
+from core.memo import database_key, forget_on_write
 from core.models import CurriculumPack, CurriculumTopic, Skill
 from rag.schema import Pack
 
@@ -62,7 +62,7 @@ def get_pack(session: Session, pack_id: str) -> Pack | None:
     write of a pack forgets the cache), one in another process within CHECK_TTL_S. The
     content (a large JSON document) is read and validated only for a version not seen yet.
     """
-    key = (str(session.get_bind().url), pack_id)
+    key = (database_key(session), pack_id)
     cached = _cache.get(key)
     if cached is not None and time.monotonic() - cached[2] <= CHECK_TTL_S:
         return cached[1]

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, object_session
 
+from core.memo import database_key
 from core.models import SchoolClass, StaffUser
 
 TTL_S = 30.0
@@ -29,7 +30,7 @@ _lock = threading.Lock()
 
 
 def _cached(session: Session, what: str, load: Callable[[Session], Any]) -> Any:
-    key = (str(session.get_bind().url), what)
+    key = (database_key(session), what)
     loaded = _cache.get(key)
     if loaded is None or time.monotonic() - loaded[0] > TTL_S:
         loaded = (time.monotonic(), load(session))
