@@ -197,28 +197,22 @@ class StateStore:
         if new:
             self._taken.add(student_id)  # nothing in Redis to drop before the first write either
             return ConvState(student_id=student_id)
+        raw = None
         taken = self.session.info.pop(TAKEN, None)
         if taken is not None and taken[0] == key(student_id):
             raw = taken[1]  # already out of Redis, with the lock (one round trip fewer)
             self._taken.add(student_id)
-            if raw:
-                try:
-                    return ConvState.from_json(raw)
-                except (ValueError, TypeError, KeyError):
-                    log.warning("unreadable hot state for student %s, using the database", student_id)
-            return self.load_from_db(student_id)
-        if self.redis is not None:
+        elif self.redis is not None:
             try:
                 raw = self.redis.getdel(key(student_id))
                 self._taken.add(student_id)
             except Exception:  # noqa: BLE001 - Redis down: the database copy serves
                 log.warning("redis unavailable, reading state from the database")
-                raw = None
-            if raw:
-                try:
-                    return ConvState.from_json(raw)
-                except (ValueError, TypeError, KeyError):
-                    log.warning("unreadable hot state for student %s, using the database", student_id)
+        if raw:
+            try:
+                return ConvState.from_json(raw)
+            except (ValueError, TypeError, KeyError):
+                log.warning("unreadable hot state for student %s, using the database", student_id)
         return self.load_from_db(student_id)
 
     def load_from_db(self, student_id: int) -> ConvState:
