@@ -3,7 +3,9 @@
 Walks simulated students through a real Africa's Talking USSD session (dial, onboarding,
 menu, a Teach lesson) by calling the gateway's `handle_ussd` in this process, on a scratch
 PostgreSQL database and Redis db, and counts every statement the engine sends and every
-Redis command. `--pyinstrument` also writes an HTML profile of the steady-state steps.
+Redis command, with this process's CPU and that of the PostgreSQL backends serving the
+database (from /proc) per step. `--pyinstrument` also writes an HTML profile of the
+steady-state steps.
 
     .venv/bin/python -m bench.ussd_profile [--students 20] [--pyinstrument /tmp/ussd.html]
 """
@@ -23,7 +25,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
-from bench.stack import PG_ADMIN, drop_database, fresh_database
+from bench.stack import PG_ADMIN, cpu_seconds_of, drop_database, fresh_database, postgres_backends
 
 REDIS = "redis://127.0.0.1:6379/13"
 # A first dial through onboarding into a Teach lesson, then a second session continuing it.
@@ -97,7 +99,11 @@ def run(students: int, profile_path: str | None, trace: bool = False) -> dict:
         counts = Counts(rt.engine, rt.redis)
         per_step: list[dict] = []
         profiler = None
+        database = db_url.rsplit("/", 1)[1]
+        pg_before: dict[int, float] = {}
         for i in range(students):
+            if i == 1:  # the first student pays warm-up: the database's CPU is counted from here
+                pg_before = {pid: cpu_seconds_of([pid]) for pid in postgres_backends(database)}
             phone = f"+2547119{i:05d}"
             for session_no, script in enumerate((SCRIPT, RESUME)):
                 sid = f"ATUid_prof_{uuid.uuid4().hex[:6]}_{i}_{session_no}"
@@ -123,11 +129,14 @@ def run(students: int, profile_path: str | None, trace: bool = False) -> dict:
             with open(profile_path, "w") as fh:
                 fh.write(profiler.output_html() if profile_path.endswith(".html") else profiler.output_text())
         steady = [s for s in per_step if s["student"] > 0]  # the first student pays warm-up
+        pg_cpu = sum(cpu_seconds_of([pid]) - pg_before.get(pid, 0.0) for pid in postgres_backends(database))
         ms = sorted(s["ms"] for s in steady)
         return {
             "bench": "ussd_profile", "students": students, "steps": len(steady),
             "ms_p50": round(statistics.median(ms), 2), "ms_p95": round(ms[int(0.95 * len(ms))], 2),
             "cpu_ms_mean": round(statistics.fmean(s["cpu_ms"] for s in steady), 2),
+            # the PostgreSQL backends serving the bench database (this process's connections)
+            "pg_cpu_ms_mean": round(pg_cpu * 1000 / len(steady), 2),
             "sql_per_step_mean": round(statistics.fmean(s["sql"] for s in steady), 2),
             "sql_per_step_max": max(s["sql"] for s in steady),
             "redis_per_step_mean": round(statistics.fmean(s["redis"] for s in steady), 2),
@@ -153,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         for s in examples:
             print(f"{s['ms']:7.2f} ms  sql {s['sql_by_verb']}  redis {s['redis_by_cmd']}  {s['screen']!r}")
-    print(f"USSD step: p50 {result['ms_p50']} ms, p95 {result['ms_p95']} ms, CPU {result['cpu_ms_mean']} ms (this process), "
+    print(f"USSD step: p50 {result['ms_p50']} ms, p95 {result['ms_p95']} ms, CPU {result['cpu_ms_mean']} ms (this process) "
+          f"+ {result['pg_cpu_ms_mean']} ms (PostgreSQL's backends), "
           f"{result['sql_per_step_mean']} SQL statements (max {result['sql_per_step_max']}), "
           f"{result['redis_per_step_mean']} Redis commands, {result['pool_checkouts_per_step_mean']} pool checkouts "
           f"(a ping round trip only after 1 s idle) per step; admin db {PG_ADMIN.rsplit('/', 1)[0]}")

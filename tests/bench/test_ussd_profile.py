@@ -1,0 +1,32 @@
+"""bench.ussd_profile: a USSD step's statements, Redis commands and CPU, counted in-process.
+
+The counts are exact, so they hold the hot path's budget: a step's writes in one statement
+(state, screen, handled mark) and two Redis round trips (the lock with the learner's hot
+state, the release with the new one).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests import services
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_ussd_step_keeps_its_round_trip_budget():
+    services.require("PostgreSQL", services.PG_ADMIN_URL)
+    services.require("Redis", services.REDIS_BASE + "/0")
+    done = subprocess.run([sys.executable, "-m", "bench.ussd_profile", "--students", "3"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["steps"] == 2 * 16  # two students after the warm-up one, 16 screens each
+    # onboarding, the menu and a Teach lesson: 4.94 statements a step on average (5.88 before the
+    # state write joined the screen's statement), never more than 9; the Redis lock, no GETDEL
+    assert result["sql_per_step_mean"] <= 5.0 and result["sql_per_step_max"] <= 9, result
+    assert result["redis_per_step_mean"] <= 2.0, result
+    assert result["cpu_ms_mean"] > 0 and result["pg_cpu_ms_mean"] > 0, result
