@@ -54,14 +54,16 @@ return 1
 
 _STATE = ConversationState.__table__
 # Built once: every turn writes the state, and a prebuilt Core statement skips the ORM's
-# statement construction and cache-key work (the compiled form is cached per dialect).
-_SAVE = DriverStatement(
+# statement construction and cache-key work (the compiled form is cached per dialect). The
+# fenced UPDATE is also what gateway.pipeline's USSD screen statement carries (see DEFER).
+STATE_UPDATE = (
     update(_STATE)
     .where(_STATE.c.student_id == bindparam("sid"), _STATE.c.version < bindparam("token"))
     .values(state=bindparam("state"), mode=bindparam("mode"), pack=bindparam("pack"), topic=bindparam("topic"),
             step=bindparam("step"), data=bindparam("data"), version=bindparam("token"),
             updated_at=bindparam("updated_at"))
 )
+_SAVE = DriverStatement(STATE_UPDATE)
 
 
 _SCALARS = (str, int, float, bool, type(None))

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from channels.outbound import enqueue_sends, reply_language, store_reply
 from channels.render import render_for
 from conversation.service import HANDLED_WITH_REPLY, process_pending, remember_rest
-from conversation.store import take_deferred, write_deferred, write_state
+from conversation.store import STATE_UPDATE, take_deferred, write_deferred, write_state
 from core import clock
 from core.driver import DriverStatement
 from core.i18n import translator
@@ -166,38 +166,6 @@ def replies_to(session: Session, message_id: int, channel: str | None = None) ->
 # PostgreSQL, a USSD step: the screen row (the HTTP answer, stored as sent) and the inbound
 # row marked handled, in one statement built once (a data-modifying CTE).
 _MESSAGES = Message.__table__
-_HANDLED_CTE = (
-    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_inbound"))
-    .values(status=MessageStatus.HANDLED.value, student_id=bindparam("b_student"), updated_at=bindparam("b_now"))
-    .cte("handled")
-)
-_SCREEN_AND_HANDLED = DriverStatement(pg_insert(_MESSAGES).values(
-    direction=Direction.OUT.value, channel="ussd", provider=bindparam("b_provider"), text=bindparam("b_text"),
-    segments=0, encoding=None, status=MessageStatus.SENT.value, attempts=0, cost_tokens=0,
-    phone=bindparam("b_phone"), service_number=bindparam("b_service"), contact_id=bindparam("b_contact"),
-    student_id=bindparam("b_student"), reply_to_id=bindparam("b_inbound"), ussd_session_id=bindparam("b_session"),
-    payload=bindparam("b_payload", type_=_MESSAGES.c.payload.type), sent_at=bindparam("b_now"),
-    created_at=bindparam("b_now"), updated_at=bindparam("b_now"),
-).add_cte(_HANDLED_CTE))
-
-
-# ... and with the turn's state write too (conversation.store's DEFER), the step's last three
-# writes in one statement: the fenced state UPDATE first, the other two only where it wrote.
-_STATES = ConversationState.__table__
-_STATE_CTE = (
-    update(_STATES).where(_STATES.c.student_id == bindparam("sid"), _STATES.c.version < bindparam("token"))
-    .values(state=bindparam("state"), mode=bindparam("mode"), pack=bindparam("pack"), topic=bindparam("topic"),
-            step=bindparam("step"), data=bindparam("data", type_=_STATES.c.data.type), version=bindparam("token"),
-            updated_at=bindparam("updated_at"))
-    .returning(_STATES.c.student_id)
-    .cte("saved_state")
-)
-_WROTE_STATE = exists(select(_STATE_CTE.c.student_id))
-_HANDLED_AFTER_STATE = (
-    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_inbound"), _WROTE_STATE)
-    .values(status=MessageStatus.HANDLED.value, student_id=bindparam("b_student"), updated_at=bindparam("b_now"))
-    .cte("handled")
-)
 _SCREEN_COLUMNS = {
     "direction": literal_value(Direction.OUT.value), "channel": literal_value("ussd"),
     "provider": bindparam("b_provider", type_=_MESSAGES.c.provider.type),
@@ -212,6 +180,19 @@ _SCREEN_COLUMNS = {
     "payload": bindparam("b_payload", type_=_MESSAGES.c.payload.type),
     **{column: bindparam("b_now", type_=_MESSAGES.c.created_at.type) for column in ("sent_at", "created_at", "updated_at")},
 }
+_HANDLED_VALUES = {"status": MessageStatus.HANDLED.value, "student_id": bindparam("b_student"),
+                   "updated_at": bindparam("b_now")}
+_SCREEN_AND_HANDLED = DriverStatement(pg_insert(_MESSAGES).values(_SCREEN_COLUMNS).add_cte(
+    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_inbound")).values(_HANDLED_VALUES).cte("handled")))
+
+# ... and with the turn's state write too (conversation.store's DEFER), the step's last three
+# writes in one statement: the fenced state UPDATE first, the other two only where it wrote.
+_STATE_CTE = STATE_UPDATE.returning(ConversationState.__table__.c.student_id).cte("saved_state")
+_WROTE_STATE = exists(select(_STATE_CTE.c.student_id))
+_HANDLED_AFTER_STATE = (
+    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_inbound"), _WROTE_STATE).values(_HANDLED_VALUES)
+    .cte("handled")
+)
 _STATE_SCREEN_AND_HANDLED = DriverStatement(
     pg_insert(_MESSAGES)
     .from_select(list(_SCREEN_COLUMNS), select(*_SCREEN_COLUMNS.values()).where(_WROTE_STATE))
