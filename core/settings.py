@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     gc_thresholds: str = "10000,20,100"
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=5, ge=0)
+    # Threads per API process running the USSD step and the inbound SMS store (gateway.offload);
+    # at most db_pool_size. Few on purpose: the steps share one GIL, so more threads only
+    # interleave them (docs/performance.md, round 8).
+    webhook_threads: int = Field(default=4, ge=1)
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -40,7 +40,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         gctune.tune(rt.settings.gc_thresholds, where="api")
         yield
 
-    offload.use_threads(rt.settings.db_pool_size)  # one pooled connection per webhook thread
+    # at most one pooled connection per webhook thread, so a burst queues here, not in the pool
+    offload.use_threads(min(rt.settings.webhook_threads, rt.settings.db_pool_size))
     app = FastAPI(title="Somo", version="0.1.0", docs_url="/docs", redoc_url=None, lifespan=lifespan,
                   telemetry=NO_OTEL)
     app.state.runtime = rt

@@ -48,15 +48,26 @@ def test_many_calls_at_once_each_get_their_own_context():
     assert [(seen, doubled) for _name, seen, doubled in results] == [(f"req-{i}", 2 * i) for i in range(100)]
 
 
-def test_the_pool_has_as_many_threads_as_the_database_pool_keeps_connections(rt):
+def test_the_pool_has_webhook_threads_threads_never_more_than_the_database_pool(rt):
     import gateway.offload as offload
     from gateway.app import create_app
 
+    assert rt.settings.webhook_threads < rt.settings.db_pool_size  # the defaults: 4 and 20
     create_app(rt)
-    assert offload._threads == rt.settings.db_pool_size
+    assert offload._threads == rt.settings.webhook_threads
 
     async def main():
         return await asyncio.gather(*(in_thread(lambda: threading.current_thread().name) for _ in range(200)))
 
     names = set(asyncio.run(main()))
-    assert 1 <= len(names) <= rt.settings.db_pool_size
+    assert 1 <= len(names) <= rt.settings.webhook_threads
+
+    # more threads than pooled connections would open the pool's overflow under a burst
+    rt.settings.webhook_threads = rt.settings.db_pool_size + 7
+    try:
+        create_app(rt)
+        assert offload._threads == rt.settings.db_pool_size
+    finally:
+        rt.settings.webhook_threads = 4
+        create_app(rt)
+    assert offload._threads == 4
