@@ -21,13 +21,13 @@ MAX_GAP_S = 300  # a pause longer than this is not time spent learning
 
 
 _PROGRESS = LessonProgress.__table__
-_UPDATES: dict[tuple[bool, bool, bool, bool], DriverStatement] = {}
+_UPDATES: dict[tuple[str, bool, bool, bool, bool], DriverStatement] = {}
 
 
-def _progress_update(gap: bool, mastery_set: bool, restart: bool, completed: bool) -> DriverStatement:
+def _progress_update(dialect: str, gap: bool, mastery_set: bool, restart: bool, completed: bool) -> DriverStatement:
     """The progress UPDATE … RETURNING for this combination of what changes, built once
     (a Core statement: building it on each step, through the ORM, cost more than running it)."""
-    key = (gap, mastery_set, restart, completed)
+    key = (dialect, gap, mastery_set, restart, completed)
     stmt = _UPDATES.get(key)
     if stmt is None:
         c = _PROGRESS.c
@@ -42,20 +42,41 @@ def _progress_update(gap: bool, mastery_set: bool, restart: bool, completed: boo
             values["completed_at"] = bindparam("b_completed_at")
         elif completed:
             values["completed_at"] = func.coalesce(c.completed_at, bindparam("now"))
-        stmt = DriverStatement(update(_PROGRESS)
-                .where(c.student_id == bindparam("b_sid"), c.pack == bindparam("b_pack"), c.topic == bindparam("b_topic"),
-                       c.mode == bindparam("b_mode"))
-                .values(**values).returning(c.id))
+        if restart:
+            # A lesson (re)started: often the topic's first row, so an upsert, one statement
+            # either way (the UPDATE below would find nothing, then the INSERT follow).
+            stmt = DriverStatement(_upsert(dialect)(_PROGRESS).values(
+                student_id=bindparam("b_sid"), pack=bindparam("b_pack"), topic=bindparam("b_topic"),
+                mode=bindparam("b_mode"), step=bindparam("b_step"), steps_total=bindparam("b_steps_total"),
+                mastery=bindparam("b_first_mastery", type_=c.mastery.type),
+                time_spent_s=bindparam("gap"), started_at=bindparam("now"), updated_at=bindparam("now"),
+                completed_at=bindparam("b_completed_at", type_=c.completed_at.type),
+            ).on_conflict_do_update(index_elements=["student_id", "pack", "topic", "mode"], set_=values)
+                .returning(c.id))
+        else:
+            stmt = DriverStatement(update(_PROGRESS)
+                    .where(c.student_id == bindparam("b_sid"), c.pack == bindparam("b_pack"),
+                           c.topic == bindparam("b_topic"), c.mode == bindparam("b_mode"))
+                    .values(**values).returning(c.id))
         _UPDATES[key] = stmt
     return stmt
+
+
+def _upsert(dialect: str):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def save_progress(ctx: ModeContext, topic_id: str, mode: str, *, step: int, steps_total: int,
                   mastery_value: float | None = None, completed: bool = False, restart: bool = False) -> int:
     """Upsert the progress row; time spent grows by the gap since the last turn (capped).
 
-    One `UPDATE ... RETURNING` on every turn but a topic's first (then an INSERT): this runs
-    on each lesson step, USSD included. Returns the row's id.
+    One statement on most turns: `UPDATE ... RETURNING` on a lesson's steps (an INSERT follows
+    only when no row was there), an upsert when a lesson (re)starts. This runs on each lesson
+    step, USSD included. Returns the row's id.
     """
     last = ctx.data.get("last_seen")
     gap = 0
@@ -63,11 +84,12 @@ def save_progress(ctx: ModeContext, topic_id: str, mode: str, *, step: int, step
         gap = int(min(max((ctx.now - datetime.fromisoformat(last)).total_seconds(), 0), MAX_GAP_S))
     ctx.data["last_seen"] = ctx.now.isoformat()
     session = ctx.session
-    stmt = _progress_update(bool(gap), mastery_value is not None, restart, completed)
+    stmt = _progress_update(session.get_bind().dialect.name, bool(gap), mastery_value is not None, restart, completed)
     row_id = stmt.execute(session, {
         "b_sid": ctx.student.id, "b_pack": ctx.pack.pack, "b_topic": topic_id, "b_mode": mode, "b_step": step,
         "b_steps_total": steps_total, "now": ctx.now, "gap": gap,
         "b_mastery": round(mastery_value, 4) if mastery_value is not None else None,
+        "b_first_mastery": round(mastery_value, 4) if mastery_value is not None else 0.0,
         "b_completed_at": ctx.now if completed else None,
     }).scalar()
     if row_id is not None:

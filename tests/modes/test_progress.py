@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
 
 from core.models import Student
 from modes.progress import touch_streak
@@ -49,3 +51,51 @@ def test_streak_stored_on_the_student(rt, drive, student_id):
     with rt.session() as s:
         st = s.get(Student, student_id)
         assert (st.streak_days, st.streak_last_day) == (2, date(2025, 3, 4))
+
+
+@pytest.mark.parametrize("url_fixture", ["pg_url", "sqlite_url"])
+def test_a_lesson_start_is_one_upsert_and_a_restart_resets_the_kept_row(url_fixture, request, tmp_path):
+    """Starting a lesson writes its progress row in one statement, whether the row is new or
+    there from an earlier run (then step, start and completion are reset, the time spent
+    keeps growing); the steps between are UPDATEs of the same row."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import event, select
+
+    from core.models import LessonProgress
+    from modes.progress import save_progress
+    from tests import factories
+    from tests.conftest import make_runtime
+
+    rt = make_runtime(request.getfixturevalue(url_fixture), tmp_path=tmp_path)
+    seen: list[str] = []
+    event.listen(rt.engine, "before_cursor_execute", lambda _c, _cur, statement, *_: seen.append(statement))
+    t0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    data: dict = {}
+    try:
+        with rt.session() as s:
+            sid = factories.student(s, phone="+254711000991").id
+            s.commit()
+
+        def turn(minutes: int, **kw) -> int:
+            with rt.session() as s:
+                ctx = SimpleNamespace(session=s, student=s.get(Student, sid), pack=SimpleNamespace(pack="mini-math"),
+                                      data=data, now=t0 + timedelta(minutes=minutes))
+                seen.clear()
+                row_id = save_progress(ctx, "fractions-add", "teach", steps_total=6, **kw)
+                writes = [q for q in seen if "lesson_progress" in q]
+                s.commit()
+            assert len(writes) == 1, writes
+            return row_id
+
+        first = turn(0, step=1, restart=True)  # no row yet: inserted
+        assert turn(1, step=4, mastery_value=0.5) == first
+        assert turn(2, step=6, completed=True) == first
+        assert turn(4, step=1, restart=True) == first  # a new run of the same lesson: the same row
+        with rt.session() as s:
+            row = s.scalar(select(LessonProgress).where(LessonProgress.student_id == sid))
+        assert (row.step, row.steps_total, row.completed_at) == (1, 6, None)
+        assert row.started_at.replace(tzinfo=UTC) == t0 + timedelta(minutes=4)
+        assert row.time_spent_s == 240 and row.mastery == 0.5
+    finally:
+        rt.close()
