@@ -15,8 +15,10 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, null, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from conversation import commands, enrolled, limits, machine, optout
 from conversation import effects as fx
@@ -146,13 +148,42 @@ def _enrolled_here(session: Session, student_id: int) -> bool:
 
 
 def new_student(session: Session, contact: Contact, channel: str) -> Student:
-    student = Student(contact_id=contact.id, name="", language="en", onboarded=False,
-                      preferred_channel=channel if channel in ("sms", "ussd", "whatsapp") else "sms")
-    session.add(student)
-    session.flush()
-    contact.active_student_id = student.id
+    """A new phone's first learner, made the phone's active one (and active now, so the
+    turn's `touch` writes nothing more)."""
+    preferred = channel if channel in ("sms", "ussd", "whatsapp") else "sms"
+    now = clock.now()
+    if session.get_bind().dialect.name == "postgresql":  # one statement: the INSERT and the contact's pointer
+        row = _NEW_LEARNER.execute(session, {"b_contact": contact.id, "b_channel": preferred, "b_now": now}).first()
+        student = Student(**row._asdict())
+        make_transient_to_detached(student)  # persistent and clean, as if loaded: no flush writes it again
+        session.add(student)
+        set_committed_value(contact, "active_student_id", student.id)
+    else:
+        student = Student(contact_id=contact.id, name="", language="en", onboarded=False, preferred_channel=preferred,
+                          last_active_at=now)
+        session.add(student)
+        session.flush()
+        contact.active_student_id = student.id
     session.info.setdefault(NEW_STUDENTS, set()).add(student.id)  # no state of theirs to read anywhere
     return student
+
+
+_STUDENTS = Student.__table__
+_INSERTED = (
+    pg_insert(_STUDENTS)
+    .values(contact_id=bindparam("b_contact", type_=_STUDENTS.c.contact_id.type), school_id=null(), name="",
+            language="en", preferred_channel=bindparam("b_channel", type_=_STUDENTS.c.preferred_channel.type),
+            pin_hash=null(), active=True, onboarded=False, streak_days=0, streak_last_day=null(),
+            last_active_at=bindparam("b_now", type_=_STUDENTS.c.last_active_at.type), last_reminded_at=null(),
+            parent_phone=null(), created_at=bindparam("b_now"))
+    .returning(*_STUDENTS.c)
+    .cte("new_learner")
+)
+_NEW_LEARNER = DriverStatement(
+    select(*_INSERTED.c).add_cte(
+        update(Contact.__table__).where(Contact.__table__.c.id == bindparam("b_contact"))
+        .values(active_student_id=select(_INSERTED.c.id).scalar_subquery()).cte("pointed"))
+)
 
 
 class Turn:

@@ -335,10 +335,9 @@ def remember_rest(session: Session, contact_id: int, channel: str, rest: str | N
         return
 
     def keep(data: dict) -> None:
-        rests = data.setdefault("rest", {})
         if rest:
-            rests[channel] = rest[:4000]
-        else:
-            rests.pop(channel, None)
+            data.setdefault("rest", {})[channel] = rest[:4000]
+        elif channel in data.get("rest", {}):
+            del data["rest"][channel]
 
     update_data(session, contact.active_student_id, keep)

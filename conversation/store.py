@@ -66,6 +66,18 @@ STATE_UPDATE = (
 _SAVE = DriverStatement(STATE_UPDATE)
 
 
+def state_insert(dialect_insert):
+    """A first state's INSERT … ON CONFLICT (student_id) DO NOTHING (same binds as
+    STATE_UPDATE), from the dialect's `insert`: what a USSD screen's statement carries for a
+    learner with no state row yet, and `write_state`'s first try for one."""
+    return (dialect_insert(_STATE)
+            .values(student_id=bindparam("sid"), state=bindparam("state"), mode=bindparam("mode"),
+                    pack=bindparam("pack"), topic=bindparam("topic"), step=bindparam("step"),
+                    data=bindparam("data", type_=_STATE.c.data.type), version=bindparam("token"),
+                    updated_at=bindparam("updated_at"))
+            .on_conflict_do_nothing(index_elements=["student_id"]))
+
+
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -94,13 +106,7 @@ def _insert_first(session: Session) -> DriverStatement:
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        stmt = DriverStatement(dialect_insert(_STATE)
-                .values(student_id=bindparam("sid"), state=bindparam("state"), mode=bindparam("mode"),
-                        pack=bindparam("pack"), topic=bindparam("topic"), step=bindparam("step"),
-                        data=bindparam("data", type_=_STATE.c.data.type), version=bindparam("token"),
-                        updated_at=bindparam("updated_at"))
-                .on_conflict_do_nothing(index_elements=["student_id"])
-                .returning(_STATE.c.version))
+        stmt = DriverStatement(state_insert(dialect_insert).returning(_STATE.c.version))
         _INSERT_FIRST[dialect] = stmt
     return stmt
 
@@ -246,7 +252,7 @@ class StateStore:
                   "pack": saved.pack, "topic": saved.topic, "step": saved.step, "data": saved.data,
                   "updated_at": saved.updated_at}
         write_deferred(self.session)  # an earlier learner's, handed over from in this turn
-        if st.version and self.session.info.get(DEFER):
+        if self.session.info.get(DEFER):
             self.session.info[DEFERRED] = (params, st.version)  # written by the caller's next statement
         else:
             write_state(self.session, params, st.version)
@@ -317,8 +323,13 @@ def update_data(session: Session, student_id: int, change) -> None:
     Inside a turn it edits the state this unit of work saved (its Redis write, after commit,
     carries the change); outside one it edits the database row and drops the hot copy.
     """
-    write_deferred(session)  # _SET_DATA below is fenced by the saved version: it must be written
     saved = session.info.get(SAVED, {}).get(student_id)
+    deferred = session.info.get(DEFERRED)
+    if saved is not None and deferred is not None and deferred[0]["sid"] == student_id:
+        change(saved.data)  # this turn's state write is still to be made: it carries the change
+        deferred[0]["data"] = saved.data
+        return
+    write_deferred(session)  # _SET_DATA below is fenced by the saved version: it must be written
     if saved is None:
         from core.runtime import get_runtime
 

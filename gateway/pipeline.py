@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from channels.outbound import enqueue_sends, reply_language, store_reply
 from channels.render import render_for
 from conversation.service import HANDLED_WITH_REPLY, process_pending, remember_rest
-from conversation.store import STATE_UPDATE, take_deferred, write_deferred, write_state
+from conversation.store import STATE_UPDATE, state_insert, take_deferred, write_deferred, write_state
 from core import clock
 from core.driver import DriverStatement
 from core.i18n import translator
@@ -186,19 +186,22 @@ _SCREEN_AND_HANDLED = DriverStatement(pg_insert(_MESSAGES).values(_SCREEN_COLUMN
     update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_inbound")).values(_HANDLED_VALUES).cte("handled")))
 
 # ... and with the turn's state write too (conversation.store's DEFER), the step's last three
-# writes in one statement: the fenced state UPDATE first, the other two only where it wrote.
-_STATE_CTE = STATE_UPDATE.returning(ConversationState.__table__.c.student_id).cte("saved_state")
-_WROTE_STATE = exists(select(_STATE_CTE.c.student_id))
-_HANDLED_AFTER_STATE = (
-    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_inbound"), _WROTE_STATE).values(_HANDLED_VALUES)
-    .cte("handled")
-)
-_STATE_SCREEN_AND_HANDLED = DriverStatement(
-    pg_insert(_MESSAGES)
-    .from_select(list(_SCREEN_COLUMNS), select(*_SCREEN_COLUMNS.values()).where(_WROTE_STATE))
-    .add_cte(_STATE_CTE, _HANDLED_AFTER_STATE)
-    .returning(_MESSAGES.c.id)
-)
+# writes in one statement: the state write first (the fenced UPDATE, or a new learner's
+# first INSERT), the other two only where it wrote.
+def _with_state_write(write) -> DriverStatement:
+    state = write.returning(ConversationState.__table__.c.student_id).cte("saved_state")
+    wrote = exists(select(state.c.student_id))
+    handled = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_inbound"), wrote).values(_HANDLED_VALUES)
+    return DriverStatement(
+        pg_insert(_MESSAGES)
+        .from_select(list(_SCREEN_COLUMNS), select(*_SCREEN_COLUMNS.values()).where(wrote))
+        .add_cte(state, handled.cte("handled"))
+        .returning(_MESSAGES.c.id)
+    )
+
+
+_STATE_SCREEN_AND_HANDLED = _with_state_write(STATE_UPDATE)
+_FIRST_STATE_SCREEN_AND_HANDLED = _with_state_write(state_insert(pg_insert))
 
 
 def _screen_and_handled(session: Session, settings, inbound: Message, reply: Reply):
@@ -212,6 +215,8 @@ def _screen_and_handled(session: Session, settings, inbound: Message, reply: Rep
     rendered = render_for("ussd", reply, limit=settings.screen_limit(network), lang=lang)
     if len(rendered.messages) != 1:
         return None
+    if inbound.contact_id is not None:  # before the statement, which then carries it in the state
+        remember_rest(session, inbound.contact_id, "ussd", rendered.rest)
     params = {
         "b_inbound": inbound.id, "b_student": inbound.student_id, "b_now": clock.now(),
         "b_provider": inbound.provider, "b_text": rendered.messages[0], "b_phone": inbound.phone,
@@ -220,7 +225,8 @@ def _screen_and_handled(session: Session, settings, inbound: Message, reply: Rep
     deferred = take_deferred(session)
     if deferred is not None:
         state, version = deferred
-        if _STATE_SCREEN_AND_HANDLED.execute(session, {**params, **state}).first() is None:
+        statement = _STATE_SCREEN_AND_HANDLED if version else _FIRST_STATE_SCREEN_AND_HANDLED
+        if statement.execute(session, {**params, **state}).first() is None:
             write_state(session, state, version)  # no row to update: insert it, or StaleState (as save would)
             deferred = None
     if deferred is None:
@@ -240,13 +246,13 @@ def make_deliver(runtime: Runtime, screens: dict[int, str] | None = None):
         rendered = None
         if inbound.channel == "ussd" and session.get_bind().dialect.name == "postgresql":
             rendered = _screen_and_handled(session, runtime.settings, inbound, reply)
-        if rendered is not None:
+        if rendered is not None:  # its statement made the state write, with the rest kept
             rows: list = []
         else:
-            write_deferred(session)
             rows, rendered = store_reply(session, runtime.settings, inbound, reply)
-        if inbound.contact_id is not None:
-            remember_rest(session, inbound.contact_id, inbound.channel, rendered.rest)
+            if inbound.contact_id is not None:  # folded into the deferred state write, if one waits
+                remember_rest(session, inbound.contact_id, inbound.channel, rendered.rest)
+            write_deferred(session)
         if screens is not None and inbound.channel == "ussd":
             screens[inbound.id] = rendered.messages[0]
         return [r.id for r in rows]

@@ -268,3 +268,53 @@ def test_a_ussd_step_takes_its_learners_hot_copy_out_with_the_lock(rt_redis):
         after = s.query(ConversationState).one()
     assert after.version > before.version
     assert json.loads(rt_redis.redis.get(key(after.student_id)))["version"] == after.version  # put back
+
+
+def test_a_change_of_data_while_the_turns_state_write_waits_rides_in_that_write(rt_redis):
+    """USSD's screen statement carries the turn's state write (DEFER): the text kept for 98
+    (update_data) is then folded into that write, no UPDATE of its own, and both copies (the
+    row, and the saved state the hot copy is written from after commit) carry it. Without a waiting write it is its
+    own fenced UPDATE, as before."""
+    from sqlalchemy import event
+
+    from conversation.store import DEFER, DEFERRED, SAVED, update_data, write_deferred
+
+    load_pack(rt_redis)
+    phone = into_lesson(rt_redis, "+254788000009")
+    row = phone.state()
+    seen: list[str] = []
+
+    def on_sql(_conn, _cursor, statement, *_):
+        seen.append(statement)
+
+    def keep(data):
+        data.setdefault("rest", {})["ussd"] = "the second page"
+
+    event.listen(rt_redis.engine, "before_cursor_execute", on_sql)
+    try:
+        with rt_redis.session() as s:
+            s.info[DEFER] = True
+            store = StateStore(rt_redis, s)
+            st = store.load(row.student_id)
+            st.step += 1
+            store.save(st)
+            assert DEFERRED in s.info and seen == []  # nothing written yet
+            update_data(s, row.student_id, keep)
+            assert seen == []  # folded into the waiting write
+            saved = s.info[SAVED][row.student_id]  # what the hot copy after commit writes
+            assert saved.data["rest"]["ussd"] == "the second page"
+            write_deferred(s)
+            s.commit()
+        assert len([q for q in seen if "conversation_states" in q]) == 1
+        after = phone.state()
+        assert after.data["rest"]["ussd"] == "the second page" and after.version > row.version
+
+        seen.clear()  # no write waiting: its own UPDATE
+        with rt_redis.session() as s:
+            StateStore(rt_redis, s).load(row.student_id)
+            update_data(s, row.student_id, lambda data: data["rest"].update(ussd="another"))
+            s.commit()
+        assert [q.split()[0] for q in seen if "conversation_states" in q][-1] == "UPDATE"
+        assert phone.state().data["rest"]["ussd"] == "another"
+    finally:
+        event.remove(rt_redis.engine, "before_cursor_execute", on_sql)

@@ -193,11 +193,16 @@ def test_the_hot_path_statements_take_the_driver_on_postgresql(pg_url):
     point of the driver path: each hot statement is checked here."""
     from channels.jobs import _CLAIM_PG, _success_statement
     from channels.outbound import _reply_insert
-    from conversation.engine import _FIRST_LEARNER
+    from conversation.engine import _FIRST_LEARNER, _NEW_LEARNER
     from conversation.service import _HANDLED, _PENDING_DRIVER
     from conversation.store import _SAVE, _SET_DATA
     from conversation.world import _CLASS_PACKS, _PROFILES, _SUBJECTS_OF_COUNTRY
-    from gateway.pipeline import _SCREEN_AND_HANDLED, _STATE_SCREEN_AND_HANDLED, _store_one_statement
+    from gateway.pipeline import (
+        _FIRST_STATE_SCREEN_AND_HANDLED,
+        _SCREEN_AND_HANDLED,
+        _STATE_SCREEN_AND_HANDLED,
+        _store_one_statement,
+    )
     from modes.common import _INSERT_ATTEMPT
     from modes.mastery import _COUNTS, _INSERT_COUNTS, _TOPIC_KNOWN_PG, _UPDATE_COUNTS
     from modes.progress import _progress_update
@@ -207,9 +212,10 @@ def test_the_hot_path_statements_take_the_driver_on_postgresql(pg_url):
                      "attempts", "cost_tokens", "created_at", "updated_at", "phone", "contact_id", "reply_to_id")
     hot = [_CLAIM_PG, _success_statement(1), _success_statement(3), _reply_insert(2, reply_columns), _FIRST_LEARNER,
            _HANDLED, _PENDING_DRIVER, _SAVE, _SET_DATA, _CLASS_PACKS, _PROFILES, _SUBJECTS_OF_COUNTRY, _SCREEN_AND_HANDLED,
-           _STATE_SCREEN_AND_HANDLED,
+           _STATE_SCREEN_AND_HANDLED, _FIRST_STATE_SCREEN_AND_HANDLED, _NEW_LEARNER,
            _store_one_statement("ussd"), _store_one_statement("sms"), _INSERT_ATTEMPT, _COUNTS, _INSERT_COUNTS,
-           _TOPIC_KNOWN_PG, _UPDATE_COUNTS, _progress_update(True, True, False, True)]
+           _TOPIC_KNOWN_PG, _UPDATE_COUNTS, _progress_update("postgresql", True, True, False, True),
+           _progress_update("postgresql", True, False, True, False)]
     try:
         with engine.connect() as conn:
             assert [str(s.statement).split()[0] for s in hot if not s.through_driver(conn)] == []

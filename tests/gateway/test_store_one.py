@@ -229,3 +229,75 @@ def test_a_ussd_step_that_a_newer_writer_overtook_writes_nothing(pg_rt):
                          .order_by(Message.id)).all()
     assert rows[-1] == (Direction.IN.value, "received")  # not answered by this holder, not lost
     assert [r for r in rows if r.direction == Direction.OUT.value] == [(Direction.OUT.value, "sent")]  # the first dial's
+
+
+def test_a_new_phones_first_ussd_dial_is_five_statements(pg_rt):
+    """The first dial: the inbound store, the turn's look-up, the learner look-up, the new
+    learner with the contact pointing at it (one statement), then the first state, the
+    screen and the handled mark (one statement); no UPDATE of the learner, the contact or
+    the state after them."""
+    from channels.africastalking import parse_ussd
+    from gateway.pipeline import handle_ussd
+    from tests.conversation.helpers import load_pack
+
+    load_pack(pg_rt)
+    form = {"sessionId": "ATUid_new", "serviceCode": "*384*1#", "phoneNumber": "+254711000957",
+            "networkCode": "63902", "text": ""}
+    seen, stop = statements(pg_rt)
+    screen = handle_ussd(pg_rt, parse_ussd(form, "KE"))
+    stop()
+    assert screen.startswith("CON ")
+    heads = [" ".join(s.split()[:3]) for s in seen]
+    assert len(seen) == 5, heads
+    assert seen[3].lstrip().startswith("WITH new_learner") and "UPDATE contacts" in seen[3]
+    assert seen[4].lstrip().startswith("WITH saved_state AS") and "INSERT INTO conversation_states" in seen[4]
+    assert not [s for s in seen if s.lstrip().startswith(("UPDATE students", "UPDATE contacts", "UPDATE conversation"))]
+    with pg_rt.session() as s:
+        contact = s.scalar(select(Contact).where(Contact.phone == "+254711000957"))
+        student = s.scalar(select(Student).where(Student.contact_id == contact.id))
+        state = s.scalar(select(ConversationState).where(ConversationState.student_id == student.id))
+        inbound, out = s.scalars(select(Message).where(Message.ussd_session_id == "ATUid_new").order_by(Message.id))
+    assert contact.active_student_id == student.id and student.last_active_at is not None
+    assert student.name == "" and student.onboarded is False and student.preferred_channel == "ussd"
+    assert state.version >= 1 and state.state and "ussd" not in state.data.get("rest", {})  # one screen
+    assert inbound.status == "handled" and inbound.student_id == student.id
+    assert out.text == screen and out.reply_to_id == inbound.id
+
+
+def test_a_learners_first_state_that_another_writer_made_first_is_not_overwritten(pg_rt):
+    """A learner with no state row yet (new, or enrolled by the admin) has the first state's
+    INSERT ride in the screen's statement (ON CONFLICT DO NOTHING): when a row is already
+    there, that statement stores nothing and the ordinary fenced write decides (here: the
+    other writer's newer version stands, the step is left received, not lost)."""
+    from channels.africastalking import parse_ussd
+    from gateway.pipeline import handle_ussd
+    from tests.conversation.helpers import load_pack
+
+    load_pack(pg_rt)
+    form = {"sessionId": "ATUid_race", "serviceCode": "*384*1#", "phoneNumber": "+254711000958",
+            "networkCode": "63902", "text": ""}
+    handle_ussd(pg_rt, parse_ussd(form, "KE"))
+    with pg_rt.engine.begin() as conn:  # as an admin-enrolled learner: no state row
+        conn.execute(text("DELETE FROM conversation_states"))
+    other = pg_rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    fired = []
+
+    def first_writer(_conn, _cursor, statement, params, *_):
+        if " ".join(statement.split()).startswith("WITH saved_state AS (INSERT"):
+            fired.append(params["sid"])
+            other.execute(text("INSERT INTO conversation_states (student_id, state, mode, step, data, version, "
+                               "updated_at) VALUES (:sid, 'theirs', 'none', 0, '{}', :v, now())"),
+                          {"sid": params["sid"], "v": 10**9})
+
+    event.listen(pg_rt.engine, "before_cursor_execute", first_writer)
+    try:
+        handle_ussd(pg_rt, parse_ussd({**form, "sessionId": "ATUid_race2"}, "KE"))
+    finally:
+        event.remove(pg_rt.engine, "before_cursor_execute", first_writer)
+        other.close()
+    assert len(fired) == 1
+    with pg_rt.session() as s:
+        assert s.execute(select(ConversationState.state, ConversationState.version)).one() == ("theirs", 10**9)
+        rows = s.execute(select(Message.direction, Message.status).where(Message.ussd_session_id == "ATUid_race2")
+                         .order_by(Message.id)).all()
+    assert rows == [(Direction.IN.value, "received")]
