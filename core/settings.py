@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # Threads per API process running the USSD step and the inbound SMS store (gateway.offload);
     # at most db_pool_size. Few on purpose: the steps share one GIL, so more threads only
     # interleave them (docs/performance.md, round 8).
-    webhook_threads: int = Field(default=4, ge=1)
+    webhook_threads: int = Field(default=8, ge=1)
 
     log_level: str = "INFO"
     log_json: bool = True

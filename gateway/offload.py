@@ -7,9 +7,11 @@ inbound SMS) that hop was ~40 % of the event loop's work per request (py-spy of
 `concurrent.futures.ThreadPoolExecutor` through asyncio's own `run_in_executor`, with the
 caller's context variables (the request id the logs carry), as AnyIO would.
 
-The pool has as many threads as the database pool keeps connections (`DB_POOL_SIZE`, set by
-the app factory; 20 by default): each thread holds at most one pooled connection at a time,
-so a burst waits here for a free thread instead of opening the pool's overflow connections.
+The pool has `WEBHOOK_THREADS` threads (8 by default), never more than the database pool
+keeps connections (`DB_POOL_SIZE`, 20): each thread holds at most one pooled connection at a
+time, so a burst waits here for a free thread instead of opening the pool's overflow
+connections. Few on purpose: the steps share one GIL, and 20 threads only interleaved them,
+each step stretched by the others under a burst (docs/performance.md, round 8).
 An overflow connection is closed when returned: PostgreSQL forks a backend for each one,
 and its statements are planned afresh (psycopg prepares a statement only after a connection
 has run it five times), which under a burst cost more PostgreSQL CPU than the steps.
@@ -29,7 +31,7 @@ _executor: ThreadPoolExecutor | None = None
 
 
 def use_threads(count: int) -> None:
-    """The pool's size (the app factory passes DB_POOL_SIZE); before the first request."""
+    """The pool's size (the app factory passes WEBHOOK_THREADS, at most DB_POOL_SIZE); before the first request."""
     global _threads, _executor
     if count != _threads and _executor is not None:
         _executor.shutdown(wait=False)

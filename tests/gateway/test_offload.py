@@ -52,7 +52,7 @@ def test_the_pool_has_webhook_threads_threads_never_more_than_the_database_pool(
     import gateway.offload as offload
     from gateway.app import create_app
 
-    assert rt.settings.webhook_threads < rt.settings.db_pool_size  # the defaults: 4 and 20
+    assert rt.settings.webhook_threads < rt.settings.db_pool_size  # the defaults: 8 and 20
     create_app(rt)
     assert offload._threads == rt.settings.webhook_threads
 
@@ -68,6 +68,6 @@ def test_the_pool_has_webhook_threads_threads_never_more_than_the_database_pool(
         create_app(rt)
         assert offload._threads == rt.settings.db_pool_size
     finally:
-        rt.settings.webhook_threads = 4
+        rt.settings.webhook_threads = 8
         create_app(rt)
-    assert offload._threads == 4
+    assert offload._threads == 8
