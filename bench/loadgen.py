@@ -113,7 +113,7 @@ async def closed_loop(port: int, make: MakeRequest, *, concurrency: int, seconds
 
 
 async def open_loop(port: int, make: MakeRequest, *, rate: float, seconds: float, max_conns: int = 1000,
-                    open_first: int = 16) -> Result:
+                    open_first: int = 16, schedule: list[float] | None = None) -> Result:
     """`rate` requests a second for `seconds`; a request waits for a free connection only when
     `max_conns` are all busy (then the lag shows in its client time, as a queue would).
 
@@ -143,8 +143,9 @@ async def open_loop(port: int, make: MakeRequest, *, rate: float, seconds: float
 
     tasks = []
     start = time.perf_counter()
-    for i in range(int(rate * seconds)):
-        due = start + i / rate
+    # request i at i / rate, or at schedule[i] seconds (ascending) when a schedule is given
+    for i in range(len(schedule) if schedule is not None else int(rate * seconds)):
+        due = start + (schedule[i] if schedule is not None else i / rate)
         now = time.perf_counter()
         if due > now:
             await asyncio.sleep(due - now)

@@ -54,6 +54,35 @@ def ussd_request(run: str, students: int, first: int = 0, answers: list[str] = U
     return make
 
 
+def ussd_staggered(run: str, rate: float, seconds: float, *, think: float = 2.0, steps: int = 10, first: int = 0,
+                   answers: list[str] = USSD_ANSWERS):
+    """The same sessions as `ussd_request` (each new student's first `steps` screens,
+    `think` s apart), but started one after another, `rate / steps` new sessions a second,
+    instead of all in the same second: as dials arrive at a real service. Every screen of the
+    script is then in flight at once, in equal shares, where `ussd_request` has every student
+    on the same screen (all first dials, then all names, ...), its costliest screens arriving
+    together. The rate reaches `rate` after a ramp of `steps * think` s; measure from then on.
+
+    Returns (make, schedule, ramp_s) for `loadgen.open_loop(..., schedule=schedule)`."""
+    per_s = rate / steps
+    ramp = steps * think
+    end = ramp + seconds
+    events = sorted((s / per_s + k * think, s, k) for s in range(int(per_s * end))
+                    for k in range(steps) if s / per_s + k * think < end)
+    schedule = [t for t, _s, _k in events]
+    sessions = [(s, k) for _t, s, k in events]
+
+    def make(i: int):
+        student, step = sessions[i]
+        dial, depth = divmod(step, len(answers) + 1)
+        form = {"sessionId": f"ATUid_{run}_{student}_{dial}", "serviceCode": "*384*1234#",
+                "phoneNumber": ussd_phone(first + student), "networkCode": "63902",
+                "text": "*".join(answers[:depth])}
+        return f"/webhooks/africastalking/ussd?token={TOKEN}", FORM, urlencode(form).encode()
+
+    return make, schedule, ramp
+
+
 def chat_text(step: int) -> str:
     return CHAT_SCRIPT[step] if step < len(CHAT_SCRIPT) else "1"
 

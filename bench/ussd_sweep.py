@@ -12,7 +12,13 @@ the steady state instead: a setup run (not measured) takes each rate's students 
 onboarding into a Teach lesson, and the measured sessions continue it. Rates go up until
 p99 breaks the aim twice in a row.
 
-    .venv/bin/python -m bench.ussd_sweep [--rates 50,100,150,200,250,300] [--seconds 10] [--returning]
+Those students walk in step: every one of them sends its first dial in the same two
+seconds, then its name, and so on, so the costliest screens (a first dial makes the learner
+and its first state; a lesson's start) arrive all together. `--staggered` sends the same
+sessions started one after another, as dials reach a real service (`scenario.ussd_staggered`),
+and measures once every screen of the script is in flight in equal shares.
+
+    .venv/bin/python -m bench.ussd_sweep [--rates 50,100,150,200,250,300] [--seconds 10] [--returning | --staggered]
 """
 
 from __future__ import annotations
@@ -57,11 +63,13 @@ _next_student = [0]
 
 
 def one_rate(port: int, rate: float, seconds: float, think: float, api=None, database: str = "",
-             returning: bool = False) -> dict:
+             returning: bool = False, staggered: bool = False) -> dict:
     run = uuid.uuid4().hex[:6]
     students = max(1, int(rate * think))
     first, _next_student[0] = _next_student[0], _next_student[0] + students  # new students every run
     answers = scenario.USSD_ANSWERS
+    if staggered:
+        return _staggered(port, run, rate, seconds, think, api, database)
     if returning:  # not measured: these students onboard and start a lesson, twice the rate
         asyncio.run(loadgen.open_loop(port, scenario.ussd_request(run + "s", students, first), rate=2 * rate,
                                       seconds=scenario.INTO_LESSON * students / (2 * rate)))
@@ -92,7 +100,46 @@ def one_rate(port: int, rate: float, seconds: float, think: float, api=None, dat
             **{f"server_{p}_ms": loadgen.pct(server, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}, **cpu}
 
 
-def run(rates: list[float], seconds: float, think: float, api_workers: int, returning: bool = False) -> dict:
+def _staggered(port: int, run: str, rate: float, seconds: float, think: float, api, database: str) -> dict:
+    """`scenario.ussd_staggered`: sessions start one after another; what is measured is the
+    `seconds` after the ramp, when every screen of the script is in flight in equal shares."""
+    make, schedule, ramp = scenario.ussd_staggered(run, rate, seconds, think=think, first=_next_student[0])
+    _next_student[0] += int(rate / 10 * (ramp + seconds)) + 1
+    api_pids = group_pids(api) if api is not None else []
+
+    async def measured():
+        # CPU read at the ramp's end and at the run's, from inside the run
+        marks: dict = {}
+
+        async def mark(name: str, at: float) -> None:
+            await asyncio.sleep(at)
+            marks[name] = (time.perf_counter(), cpu_seconds_of(api_pids), {p: cpu_seconds_of([p]) for p in postgres_backends(database)} if database else {})
+
+        start = time.perf_counter()
+        timer = asyncio.gather(mark("from", ramp), mark("to", ramp + seconds))
+        res = await loadgen.open_loop(port, make, rate=rate, seconds=ramp + seconds, schedule=schedule)
+        await timer
+        return res, marks, start
+
+    res, marks, _start = asyncio.run(measured())
+    kept = [x for x in res.samples if schedule[x.index] >= ramp]
+    server = [x.server_ms for x in kept if x.server_ms is not None]
+    (t0, api0, pg0), (t1, api1, pg1) = marks["from"], marks["to"]
+    done = max(1, sum(1 for i in schedule if ramp <= i < ramp + seconds))
+    pg_cpu = sum(v - pg0.get(p, 0.0) for p, v in pg1.items())
+    return {"offered_per_s": rate, "staggered": True, "ramp_s": ramp,
+            "completed_per_s": round(len(kept) / seconds, 1), "ok": sum(1 for x in kept if x.status == 200),
+            "errors": res.errors, "generator_max_lag_ms": round(res.max_lag_ms, 1),
+            "lesson_screen_share": round(sum(1 for x in kept if "Step " in x.answer or "Continue" in x.answer)
+                                         / max(1, len(kept)), 2),
+            **{f"server_{p}_ms": loadgen.pct(server, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
+            "api_cpu_ms_per_screen": round((api1 - api0) * 1000 / done, 2) if api_pids else None,
+            "pg_cpu_ms_per_screen": round(pg_cpu * 1000 / done, 2) if database else None,
+            "measured_s": round(t1 - t0, 1)}
+
+
+def run(rates: list[float], seconds: float, think: float, api_workers: int, returning: bool = False,
+        staggered: bool = False) -> dict:
     db_url = fresh_database("somo_bench_sweep")
     r = redis.Redis.from_url(REDIS)
     r.flushdb()
@@ -100,7 +147,7 @@ def run(rates: list[float], seconds: float, think: float, api_workers: int, retu
     env = _env(db_url, str(data_dir))
     api = None
     out: dict = {"bench": "ussd_sweep", "aim_p99_ms": AIM_P99_MS, "seconds": seconds, "think_s": think,
-                 "api_workers": api_workers, "returning": returning, "load_average_at_start": os.getloadavg()[0],
+                 "api_workers": api_workers, "returning": returning, "staggered": staggered, "load_average_at_start": os.getloadavg()[0],
                  "rates": []}
     try:
         load = start([sys.executable, "-m", "gateway.cli", "curriculum", "import",
@@ -117,7 +164,7 @@ def run(rates: list[float], seconds: float, think: float, api_workers: int, retu
         one_rate(port, rates[0], 4, think, returning=returning)
         misses = 0
         for rate in rates:
-            result = one_rate(port, rate, seconds, think, api, db_url.rsplit("/", 1)[1], returning)
+            result = one_rate(port, rate, seconds, think, api, db_url.rsplit("/", 1)[1], returning, staggered)
             result["load_average"] = os.getloadavg()[0]
             result["p99_under_aim"] = result["server_p99_ms"] is not None and result["server_p99_ms"] < AIM_P99_MS
             out["rates"].append(result)
@@ -145,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--returning", action="store_true",
                         help="students already in a lesson (a setup run, not measured, onboards them), "
                              "continuing it: the steady state, where the default is every student's first dial")
+    parser.add_argument("--staggered", action="store_true",
+                        help="new students' sessions started one after another (rate/10 a second), measured "
+                             "after a ramp of 10 x think s: every screen of the script in flight in equal shares, "
+                             "where the default has every student on the same screen at once")
     args = parser.parse_args(argv)
     try:
         rates = [float(x) for x in args.rates.split(",") if x.strip()]
@@ -152,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--rates: not a list of numbers: {args.rates!r}")
     if not rates or any(x <= 0 for x in rates):
         parser.error("--rates: give at least one rate above 0")
-    result = run(rates, args.seconds, args.think, args.api_workers, args.returning)
+    if args.staggered and args.returning:
+        parser.error("--staggered and --returning: choose one")
+    result = run(rates, args.seconds, args.think, args.api_workers, args.returning, args.staggered)
     print(f"USSD: p99 under {AIM_P99_MS:.0f} ms up to {result['highest_rate_p99_under_aim']} screens/s offered "
           f"({'returning students in a lesson' if args.returning else 'new students'}; {args.api_workers} API workers; load average {result['load_average_at_start']:.1f} at the start)")
     print(json.dumps(result))

@@ -59,3 +59,49 @@ def test_ussd_sweep_new_students_are_onboarding():
     assert proc.returncode == 0, proc.stderr[-3000:]
     (r,) = json.loads(proc.stdout.strip().splitlines()[-1])["rates"]
     assert r["lesson_screen_share"] == 0, r
+
+
+def test_staggered_sessions_start_one_after_another_and_mix_every_screen_evenly():
+    """scenario.ussd_staggered: the lockstep run's sessions (each student's first 10 screens,
+    `think` apart, in order), started rate/10 a second; after the ramp the rate is the offered
+    one and every screen of the script has an equal share."""
+    from collections import Counter
+    from urllib.parse import parse_qs
+
+    from bench import scenario
+
+    make, schedule, ramp = scenario.ussd_staggered("t", 300, 4, think=2.0, first=100)
+    assert ramp == 20.0 and schedule == sorted(schedule) and schedule[0] == 0 and schedule[-1] < ramp + 4
+    per_second = Counter(int(t) for t in schedule)
+    assert [per_second[s] for s in (0, 1, 2, 19)] == [30, 30, 60, 300]  # rising by 30 a second every think
+    assert {per_second[s] for s in range(20, 24)} == {300}  # then steady at the offered rate
+    forms = [{k: v[0] for k, v in parse_qs(make(i)[2].decode(), keep_blank_values=True).items()}
+             for i in range(len(schedule))]
+    by_phone: dict[str, list[tuple[float, str]]] = {}
+    for t, form in zip(schedule, forms, strict=True):
+        by_phone.setdefault(form["phoneNumber"], []).append((t, form["text"]))
+    for steps in by_phone.values():  # each student: the script in order, think seconds apart
+        assert [text for _t, text in steps] == ["*".join(scenario.USSD_ANSWERS[:k]) for k in range(len(steps))]
+        assert all(abs(b[0] - a[0] - 2.0) < 1e-9 for a, b in zip(steps, steps[1:]))
+    assert min(by_phone) == scenario.ussd_phone(100)
+    measured = Counter(len(text.split("*")) if text else 0
+                       for t, text in ((t, f["text"]) for t, f in zip(schedule, forms, strict=True)) if t >= ramp)
+    assert set(measured.values()) == {120} and len(measured) == 10  # 1,200 screens: ten screens, 120 each
+
+
+@pytest.mark.timeout(150)
+def test_ussd_sweep_staggered_measures_after_the_ramp():
+    services.require("PostgreSQL", services.PG_ADMIN_URL)
+    services.require("Redis", "redis://127.0.0.1:6379/10")
+    proc = subprocess.run([sys.executable, "-m", "bench.ussd_sweep", "--rates", "10", "--seconds", "2", "--think", "0.3",
+                           "--api-workers", "1", "--staggered"], cwd=ROOT, capture_output=True, text=True, timeout=140)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    (r,) = result["rates"]
+    assert result["staggered"] is True and r["staggered"] is True and r["ramp_s"] == 3.0
+    assert r["ok"] == 20 and not r["errors"], r  # the measured 2 s only: 10 screens a second
+    assert 0 < r["lesson_screen_share"] < 1, r  # onboarding and lesson screens together
+    assert r["server_p99_ms"] >= r["server_p50_ms"] > 0 and r["api_cpu_ms_per_screen"] > 0
+    bad = subprocess.run([sys.executable, "-m", "bench.ussd_sweep", "--staggered", "--returning"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--staggered and --returning: choose one" in bad.stderr
