@@ -82,7 +82,7 @@ def test_staggered_sessions_start_one_after_another_and_mix_every_screen_evenly(
         by_phone.setdefault(form["phoneNumber"], []).append((t, form["text"]))
     for steps in by_phone.values():  # each student: the script in order, think seconds apart
         assert [text for _t, text in steps] == ["*".join(scenario.USSD_ANSWERS[:k]) for k in range(len(steps))]
-        assert all(abs(b[0] - a[0] - 2.0) < 1e-9 for a, b in zip(steps, steps[1:]))
+        assert all(abs(b[0] - a[0] - 2.0) < 1e-9 for a, b in zip(steps, steps[1:], strict=False))
     assert min(by_phone) == scenario.ussd_phone(100)
     measured = Counter(len(text.split("*")) if text else 0
                        for t, text in ((t, f["text"]) for t, f in zip(schedule, forms, strict=True)) if t >= ramp)
