@@ -4,7 +4,9 @@ Starts on 127.0.0.1 only: a scratch PostgreSQL database, a Redis db, the loopbac
 provider (Africa's Talking, Meta, Twilio, OpenAI-compatible), the gateway under uvicorn
 and `somo worker` rq workers (SimpleWorker), plus the two floors of `bench.bare`. Then:
 1. peak throughput, closed loop: the bare endpoint, the bare one-INSERT endpoint, our SMS webhook;
-2. USSD, open loop at --ussd-rate for --seconds (server time per step);
+2. USSD, open loop at --ussd-rate for --seconds (server time per step): every student on the
+   same screen at once, then the same sessions started one after another (measured after
+   a ramp of 10 x --think s, every screen in flight in equal shares);
 3. SMS + WhatsApp, open loop at --sms-rate (server time, and end to end: webhook sent ->
    its own reply handed to the mock provider, matched through the outbound row's `reply_to_id`);
 4. --lessons students finish a Teach lesson over SMS (segments, UCS-2 share);
@@ -70,6 +72,19 @@ def summary(name: str, res: loadgen.Result, rate: float | None = None) -> dict:
             "errors": res.errors, "generator_max_lag_ms": round(res.max_lag_ms, 1),
             "server_ms": {p: loadgen.pct(server, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
             "client_ms": {p: loadgen.pct(client, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}}
+
+
+def ussd_staggered(port: int, run: str, args, first: int) -> dict:
+    """Phase 2 again with the same scripts, the sessions started one after another
+    (`scenario.ussd_staggered`): measured after the ramp, every screen of the script in
+    flight in equal shares, where phase 2 has every student on the same screen at once."""
+    think = 0.2 if args.quick else args.think  # the ramp is 10 x think
+    make, schedule, ramp = scenario.ussd_staggered(run, args.ussd_rate, args.seconds, think=think, first=first)
+    res = asyncio.run(loadgen.open_loop(port, make, rate=args.ussd_rate, seconds=ramp + args.seconds,
+                                        schedule=schedule))
+    measured = loadgen.Result(samples=[x for x in res.samples if schedule[x.index] >= ramp], errors=res.errors,
+                              elapsed_s=args.seconds, max_lag_ms=res.max_lag_ms)
+    return {**summary("USSD (AT), sessions staggered", measured, args.ussd_rate), "ramp_s": ramp}
 
 
 def reply_links(db_url: str) -> dict[str, dict]:
@@ -260,6 +275,7 @@ def run(args) -> dict:
             result["ussd"] = summary("USSD (AT)", asyncio.run(loadgen.open_loop(
                 api_port, scenario.ussd_request(run_id, max(1, int(args.ussd_rate * args.think))),
                 rate=args.ussd_rate, seconds=args.seconds)), args.ussd_rate)
+            result["ussd_staggered"] = ussd_staggered(api_port, run_id + "s", args, first=2 * students + 1)
         sent: dict[int, tuple[str, str]] = {}
         cpu_before, wall_before = cpu_seconds(procs), time.monotonic()
         chat = asyncio.run(loadgen.open_loop(

@@ -72,8 +72,10 @@ def markdown(result: dict) -> str:
               "of the bare endpoint.", "", "## Open loop: server time per route", "",
               _row(["route", "offered/s", "completed/s", "server p50", "p95", "p99", "client p99", "errors"]),
               _row(["---"] * 8)]
-    for key in ("ussd", "chat"):
-        r = result[key]
+    for key in ("ussd", "ussd_staggered", "chat"):
+        r = result.get(key)
+        if r is None:  # a report of a run from before the staggered phase
+            continue
         lines.append(_row([r["case"], r["offered_per_s"], r["completed_per_s"], r["server_ms"]["p50"],
                            r["server_ms"]["p95"], r["server_ms"]["p99"], r["client_ms"]["p99"], r["errors"] or ""]))
     lines += ["", "## End to end: inbound webhook sent -> its own reply handed to the provider (ms)", "",
@@ -135,7 +137,10 @@ def chart(result: dict, path: Path) -> None:
     left.bar(range(len(names)), [result["peak"][n]["completed_per_s"] or 0 for n in names], color="#4a7")
     left.set_xticks(range(len(names)), [n.replace(" (", "\n(") for n in names], fontsize=7)
     left.set_ylabel("requests/s (peak, closed loop)")
-    groups = [("USSD server", result["ussd"]["server_ms"]), ("SMS+WA server", result["chat"]["server_ms"])]
+    groups = [("USSD server", result["ussd"]["server_ms"])]
+    if result.get("ussd_staggered"):
+        groups.append(("USSD staggered", result["ussd_staggered"]["server_ms"]))
+    groups.append(("SMS+WA server", result["chat"]["server_ms"]))
     groups += [(f"{ch} end to end", e) for ch, e in result["chat"]["end_to_end_ms"].items()]
     for k, p in enumerate(("p50", "p95", "p99")):
         right.bar([i + k * 0.27 for i in range(len(groups))], [g[1].get(p) or 0 for g in groups], width=0.27, label=p)

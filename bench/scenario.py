@@ -67,8 +67,15 @@ def ussd_staggered(run: str, rate: float, seconds: float, *, think: float = 2.0,
     per_s = rate / steps
     ramp = steps * think
     end = ramp + seconds
-    events = sorted((s / per_s + k * think, s, k) for s in range(int(per_s * end))
-                    for k in range(steps) if s / per_s + k * think < end)
+    # Session s + P (P sessions start per think time) would send its step k with session s's
+    # step k + 1, at the same instant: each cohort of P is shifted by a further 1/rate, so the
+    # requests come evenly, 1/rate apart, not in bursts of `steps`.
+    cohort = max(1, round(per_s * think))
+
+    def at(s: int, k: int) -> float:
+        return s / per_s + (s // cohort) % steps / rate + k * think
+
+    events = sorted((at(s, k), s, k) for s in range(int(per_s * end)) for k in range(steps) if at(s, k) < end)
     schedule = [t for t, _s, _k in events]
     sessions = [(s, k) for _t, s, k in events]
 

@@ -34,6 +34,10 @@ def test_quick_flow_bench_writes_its_report(tmp_path):
     peak = result["peak"]
     assert all(r["completed_per_s"] > 0 and not r["errors"] for r in peak.values()), peak
     assert result["ussd"]["server_ms"]["p99"] is not None and not result["ussd"]["errors"]
+    staggered = result["ussd_staggered"]  # quick: 20 screens/s, think 0.2 s, so a 2 s ramp, then 2 s measured
+    # ~40 (20/s for 2 s): the cohorts' small shifts move a few screens across the window's edges
+    assert staggered["ramp_s"] == 2.0 and 34 <= staggered["requests"] <= 42 and not staggered["errors"], staggered
+    assert staggered["server_ms"]["p99"] >= staggered["server_ms"]["p50"] > 0
     assert result["chat"]["drained"] and not result["chat"]["errors"]
     for channel, e2e in result["chat"]["end_to_end_ms"].items():
         assert e2e["replies"] > 0 and e2e["missing"] == 0, (channel, e2e)
@@ -46,6 +50,7 @@ def test_quick_flow_bench_writes_its_report(tmp_path):
     assert lessons["ucs2_share"] == 0.0  # English lesson text stays GSM-7
     assert all(mb for pids in result["memory_mb"].values() for mb in pids.values())
     text = md.read_text()
+    assert "| USSD (AT), sessions staggered | 20.0 |" in text
     for heading in ("Throughput", "Open loop", "End to end", "SMS per finished Teach lesson", "Cost per student-month",
                     "Peak memory"):
         assert f"## {heading}" in text

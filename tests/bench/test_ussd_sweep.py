@@ -75,6 +75,8 @@ def test_staggered_sessions_start_one_after_another_and_mix_every_screen_evenly(
     per_second = Counter(int(t) for t in schedule)
     assert [per_second[s] for s in (0, 1, 2, 19)] == [30, 30, 60, 300]  # rising by 30 a second every think
     assert {per_second[s] for s in range(20, 24)} == {300}  # then steady at the offered rate
+    steady = [t for t in schedule if t >= ramp]  # and evenly, 1/300 s apart, not in bursts
+    assert all(abs(b - a - 1 / 300) < 1e-9 for a, b in zip(steady, steady[1:], strict=False))
     forms = [{k: v[0] for k, v in parse_qs(make(i)[2].decode(), keep_blank_values=True).items()}
              for i in range(len(schedule))]
     by_phone: dict[str, list[tuple[float, str]]] = {}
@@ -99,7 +101,8 @@ def test_ussd_sweep_staggered_measures_after_the_ramp():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     (r,) = result["rates"]
     assert result["staggered"] is True and r["staggered"] is True and r["ramp_s"] == 3.0
-    assert r["ok"] == 20 and not r["errors"], r  # the measured 2 s only: 10 screens a second
+    # the measured 2 s only, ~10 screens a second (the cohorts' shifts move a few across the edges), all 200
+    assert 17 <= r["ok"] <= 21 and r["ok"] == round(r["completed_per_s"] * 2) and not r["errors"], r
     assert 0 < r["lesson_screen_share"] < 1, r  # onboarding and lesson screens together
     assert r["server_p99_ms"] >= r["server_p50_ms"] > 0 and r["api_cpu_ms_per_screen"] > 0
     bad = subprocess.run([sys.executable, "-m", "bench.ussd_sweep", "--staggered", "--returning"], cwd=ROOT,
