@@ -10,6 +10,7 @@ concurrent first messages of one phone or one provider id end as one contact / o
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -168,6 +169,23 @@ def test_concurrent_deliveries_of_one_message_store_it_once(pg_rt):
     assert set(pg_rt.queue.ids) == {f"process-{stored[0].message_id}"}
 
 
+@contextmanager
+def another_writer(rt, write):
+    """`write(other, statement, params)` runs on a second (autocommitted) connection just
+    before each of our statements: a concurrent writer that commits first."""
+    other = rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    def hook(_conn, _cursor, statement, params, *_):
+        write(other, statement, params)
+
+    event.listen(rt.engine, "before_cursor_execute", hook)
+    try:
+        yield
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", hook)
+        other.close()
+
+
 def test_a_ussd_step_writes_its_state_stores_its_screen_and_marks_the_inbound_handled_in_one_statement(pg_rt):
     from channels.africastalking import parse_ussd
     from gateway.pipeline import handle_ussd
@@ -211,18 +229,13 @@ def test_a_ussd_step_that_a_newer_writer_overtook_writes_nothing(pg_rt):
     form = {"sessionId": "ATUid_stale", "serviceCode": "*384*1#", "phoneNumber": "+254711000956",
             "networkCode": "63902", "text": ""}
     handle_ussd(pg_rt, parse_ussd(form, "KE"))
-    other = pg_rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
-    def newer_writer(_conn, _cursor, statement, *_):
+    def newer_writer(other, statement, _params):
         if statement.lstrip().startswith("WITH saved_state"):  # another holder commits first
             other.execute(text("UPDATE conversation_states SET version = version + 1000, state = 'newer'"))
 
-    event.listen(pg_rt.engine, "before_cursor_execute", newer_writer)
-    try:
+    with another_writer(pg_rt, newer_writer):
         handle_ussd(pg_rt, parse_ussd({**form, "text": "1"}, "KE"))
-    finally:
-        event.remove(pg_rt.engine, "before_cursor_execute", newer_writer)
-        other.close()
     with pg_rt.session() as s:
         assert s.scalar(select(ConversationState.state)) == "newer"
         rows = s.execute(select(Message.direction, Message.status).where(Message.ussd_session_id == "ATUid_stale")
@@ -279,22 +292,17 @@ def test_a_learners_first_state_that_another_writer_made_first_is_not_overwritte
     handle_ussd(pg_rt, parse_ussd(form, "KE"))
     with pg_rt.engine.begin() as conn:  # as an admin-enrolled learner: no state row
         conn.execute(text("DELETE FROM conversation_states"))
-    other = pg_rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     fired = []
 
-    def first_writer(_conn, _cursor, statement, params, *_):
+    def first_writer(other, statement, params):
         if " ".join(statement.split()).startswith("WITH saved_state AS (INSERT"):
             fired.append(params["sid"])
             other.execute(text("INSERT INTO conversation_states (student_id, state, mode, step, data, version, "
                                "updated_at) VALUES (:sid, 'theirs', 'none', 0, '{}', :v, now())"),
                           {"sid": params["sid"], "v": 10**9})
 
-    event.listen(pg_rt.engine, "before_cursor_execute", first_writer)
-    try:
+    with another_writer(pg_rt, first_writer):
         handle_ussd(pg_rt, parse_ussd({**form, "sessionId": "ATUid_race2"}, "KE"))
-    finally:
-        event.remove(pg_rt.engine, "before_cursor_execute", first_writer)
-        other.close()
     assert len(fired) == 1
     with pg_rt.session() as s:
         assert s.execute(select(ConversationState.state, ConversationState.version)).one() == ("theirs", 10**9)
