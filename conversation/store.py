@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import dialect_insert
 from core.driver import DriverStatement
 from core.models import ConversationState, Student
 from core.runtime import Runtime
@@ -66,11 +67,11 @@ STATE_UPDATE = (
 _SAVE = DriverStatement(STATE_UPDATE)
 
 
-def state_insert(dialect_insert):
+def state_insert(insert):
     """A first state's INSERT … ON CONFLICT (student_id) DO NOTHING (same binds as
-    STATE_UPDATE), from the dialect's `insert`: what a USSD screen's statement carries for a
+    STATE_UPDATE), from the dialect's `insert` (core.db.dialect_insert): what a USSD screen's statement carries for a
     learner with no state row yet, and `write_state`'s first try for one."""
-    return (dialect_insert(_STATE)
+    return (insert(_STATE)
             .values(student_id=bindparam("sid"), state=bindparam("state"), mode=bindparam("mode"),
                     pack=bindparam("pack"), topic=bindparam("topic"), step=bindparam("step"),
                     data=bindparam("data", type_=_STATE.c.data.type), version=bindparam("token"),
@@ -102,11 +103,7 @@ def _insert_first(session: Session) -> DriverStatement:
     dialect = session.get_bind().dialect.name
     stmt = _INSERT_FIRST.get(dialect)
     if stmt is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        stmt = DriverStatement(state_insert(dialect_insert).returning(_STATE.c.version))
+        stmt = DriverStatement(state_insert(dialect_insert(dialect)).returning(_STATE.c.version))
         _INSERT_FIRST[dialect] = stmt
     return stmt
 

@@ -100,6 +100,16 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
+def dialect_insert(dialect: str):
+    """The dialect's own `insert` (with ON CONFLICT): PostgreSQL's, or SQLite's for the
+    embedded demo and the tests."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def is_unique_violation(exc: Exception) -> bool:
     text = str(getattr(exc, "orig", exc)).lower()
     return "unique" in text or "duplicate key" in text

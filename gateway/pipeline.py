@@ -15,7 +15,6 @@ from datetime import timedelta
 from redis.exceptions import RedisError
 from sqlalchemy import bindparam, exists, literal, null, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from channels.outbound import enqueue_sends, reply_language, store_reply
@@ -23,6 +22,7 @@ from channels.render import render_for
 from conversation.service import HANDLED_WITH_REPLY, process_pending, remember_rest
 from conversation.store import STATE_UPDATE, state_insert, take_deferred, write_deferred, write_state
 from core import clock
+from core.db import dialect_insert
 from core.driver import DriverStatement
 from core.i18n import translator
 from core.messages import Inbound, Reply
@@ -90,8 +90,7 @@ def _insert_contact(session: Session, phone: str, channel: str) -> ContactRef | 
     dialect = session.get_bind().dialect.name
     stmt = _INSERT_CONTACT.get((dialect, channel))
     if stmt is None:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (insert(_CONTACTS).on_conflict_do_nothing(index_elements=["phone"])
+        stmt = (dialect_insert(dialect)(_CONTACTS).on_conflict_do_nothing(index_elements=["phone"])
                 .returning(_CONTACTS.c.id, _CONTACTS.c.active_student_id))
         _INSERT_CONTACT[(dialect, channel)] = stmt
     values = dict(phone=phone, country=country_of(phone), channels_seen=[channel])
@@ -146,8 +145,7 @@ def _insert_once(session: Session, values: dict) -> int | None:
     and takes the row as parameters."""
     stmt = _INSERT_MESSAGE.get(session.get_bind().dialect.name)
     if stmt is None:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = (insert(Message.__table__).on_conflict_do_nothing(index_elements=["provider", "provider_message_id"])
+        stmt = (dialect_insert(session.get_bind().dialect.name)(Message.__table__).on_conflict_do_nothing(index_elements=["provider", "provider_message_id"])
                 .returning(Message.__table__.c.id))
         _INSERT_MESSAGE[session.get_bind().dialect.name] = stmt
     return session.execute(stmt, {**values, "updated_at": values["created_at"]}).scalar()

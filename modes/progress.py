@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, update
 from sqlalchemy.orm.util import identity_key
 
+from core.db import dialect_insert
 from core.driver import DriverStatement
 from core.models import LessonProgress, Student
 from modes import mastery
@@ -45,7 +46,7 @@ def _progress_update(dialect: str, gap: bool, mastery_set: bool, restart: bool, 
         if restart:
             # A lesson (re)started: often the topic's first row, so an upsert, one statement
             # either way (the UPDATE below would find nothing, then the INSERT follow).
-            stmt = DriverStatement(_upsert(dialect)(_PROGRESS).values(
+            stmt = DriverStatement(dialect_insert(dialect)(_PROGRESS).values(
                 student_id=bindparam("b_sid"), pack=bindparam("b_pack"), topic=bindparam("b_topic"),
                 mode=bindparam("b_mode"), step=bindparam("b_step"), steps_total=bindparam("b_steps_total"),
                 mastery=bindparam("b_first_mastery", type_=c.mastery.type),
@@ -60,14 +61,6 @@ def _progress_update(dialect: str, gap: bool, mastery_set: bool, restart: bool, 
                     .values(**values).returning(c.id))
         _UPDATES[key] = stmt
     return stmt
-
-
-def _upsert(dialect: str):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 def save_progress(ctx: ModeContext, topic_id: str, mode: str, *, step: int, steps_total: int,
