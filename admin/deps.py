@@ -44,7 +44,11 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the unit of work commits before the response is sent. FastAPI's default
+# ("request") runs a yield dependency's exit after the response: a redirect could reach the
+# browser before its write committed (the next page then missed it), and a failed commit
+# would have answered success for a write that was rolled back.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @dataclass

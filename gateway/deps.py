@@ -22,4 +22,8 @@ def get_session(rt: Annotated[Runtime, Depends(get_rt)]) -> Iterator[Session]:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_rt)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the unit of work commits before the response is sent. FastAPI's default
+# ("request") runs a yield dependency's exit after the response: a redirect could reach the
+# browser before its write committed (the next page then missed it), and a failed commit
+# would have answered success for a write that was rolled back.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -158,3 +158,39 @@ def test_login_and_logout_are_audited(rt, world, client):
     with rt.session() as s:
         actions = [a.action for a in s.scalars(select(AuditLog).order_by(AuditLog.id))]
     assert actions == ["login", "logout"]
+
+
+def test_a_write_is_committed_before_its_answer_leaves(rt, world):
+    """A POST that answers with a redirect has committed by the time the browser has the
+    redirect: FastAPI runs a yield dependency's exit (our commit) after the response unless the
+    dependency is function-scoped, and the sign-in's redirect then reached the browser before
+    its session row existed (the dashboard it loaded sent it back to sign in: a flaky browser
+    test). Here a slow commit must still come before the answer, on a real server."""
+    import threading
+    import time
+
+    import httpx
+    from sqlalchemy import event
+
+    from gateway.app import create_app
+    from tests.admin.browser import serve
+
+    committed: list[float] = []
+
+    def slow_commit(_conn):
+        if threading.current_thread() is not threading.main_thread():  # the server's, not the fixture's
+            time.sleep(0.3)
+            committed.append(time.perf_counter())
+
+    with serve(create_app(rt)) as base, httpx.Client(base_url=base) as http:
+        page = http.get("/admin/login")
+        event.listen(rt.engine, "commit", slow_commit)
+        try:
+            response = http.post("/admin/login", data={"email": world.a.admin_email, "password": PASSWORD,
+                                                       "csrf_token": csrf_of(page.text)})
+            answered = time.perf_counter()
+        finally:
+            event.remove(rt.engine, "commit", slow_commit)
+        assert response.status_code == 303 and response.headers["location"] == "/admin/"
+        assert committed and committed[0] < answered  # the session row was there before the redirect
+        assert http.get("/admin/").status_code == 200  # and the page it points to is signed in
