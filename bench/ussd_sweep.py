@@ -65,11 +65,11 @@ _next_student = [0]
 def one_rate(port: int, rate: float, seconds: float, think: float, api=None, database: str = "",
              returning: bool = False, staggered: bool = False) -> dict:
     run = uuid.uuid4().hex[:6]
+    if staggered:
+        return _staggered(port, run, rate, seconds, think, api, database)
     students = max(1, int(rate * think))
     first, _next_student[0] = _next_student[0], _next_student[0] + students  # new students every run
     answers = scenario.USSD_ANSWERS
-    if staggered:
-        return _staggered(port, run, rate, seconds, think, api, database)
     if returning:  # not measured: these students onboard and start a lesson, twice the rate
         asyncio.run(loadgen.open_loop(port, scenario.ussd_request(run + "s", students, first), rate=2 * rate,
                                       seconds=scenario.INTO_LESSON * students / (2 * rate)))
@@ -115,13 +115,12 @@ def _staggered(port: int, run: str, rate: float, seconds: float, think: float, a
             await asyncio.sleep(at)
             marks[name] = (time.perf_counter(), cpu_seconds_of(api_pids), {p: cpu_seconds_of([p]) for p in postgres_backends(database)} if database else {})
 
-        start = time.perf_counter()
         timer = asyncio.gather(mark("from", ramp), mark("to", ramp + seconds))
         res = await loadgen.open_loop(port, make, rate=rate, seconds=ramp + seconds, schedule=schedule)
         await timer
-        return res, marks, start
+        return res, marks
 
-    res, marks, _start = asyncio.run(measured())
+    res, marks = asyncio.run(measured())
     kept = [x for x in res.samples if schedule[x.index] >= ramp]
     server = [x.server_ms for x in kept if x.server_ms is not None]
     (t0, api0, pg0), (t1, api1, pg1) = marks["from"], marks["to"]
