@@ -13,6 +13,7 @@ lesson step); elsewhere (a teacher pacing a class) the mode runs under a savepoi
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -67,7 +68,10 @@ def mode_lookup(runtime: Runtime) -> Callable[[str], Any]:
 
 class LessonRunner:
     def __init__(self, runtime: Runtime, session: Session, turn):
-        self.runtime, self.session, self.turn = runtime, session, turn
+        # The turn owns this runner: a strong reference back would make the pair a cycle, and
+        # with it the turn's whole unit of work (the session, its identity map, the learner)
+        # garbage only the cyclic collector frees, a request's worth at every young collection.
+        self.runtime, self.session, self.turn = runtime, session, weakref.proxy(turn)
         self.lookup = mode_lookup(runtime)
 
     def available_modes(self) -> tuple[str, ...]:
