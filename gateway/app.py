@@ -22,6 +22,7 @@ from gateway import (
     webhooks_twilio,
     webhooks_whatsapp,
 )
+from gateway.connections import RecycleConnections
 from gateway.errors import AppError
 from gateway.metrics import install as install_metrics
 from gateway.security import BaseHeaders
@@ -78,6 +79,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     install_metrics(app)  # /metrics, request ids, per-route latency
     app.add_middleware(BaseHeaders)  # nosniff, DENY, no-store on every answer
+    # the outermost: kept-alive connections recycled, so the workers' split follows the load
+    app.add_middleware(RecycleConnections, max_requests=rt.settings.keepalive_max_requests)
     app.include_router(webhooks_console.router)
     app.include_router(webhooks_africastalking.router)
     app.include_router(webhooks_twilio.router)
