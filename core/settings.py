@@ -94,8 +94,8 @@ class Settings(BaseSettings):
     # interleave them (docs/performance.md, round 8).
     webhook_threads: int = Field(default=8, ge=1)
     # Answers on one kept-alive HTTP connection before it is closed (the client reconnects and
-    # the least busy API worker accepts it; gateway.connections); 0: never.
-    keepalive_max_requests: int = Field(default=100, ge=0)
+    # the least busy API worker accepts it; gateway.connections); 0 (the default): never.
+    keepalive_max_requests: int = Field(default=0, ge=0)
 
     log_level: str = "INFO"
     log_json: bool = True

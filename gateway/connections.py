@@ -4,14 +4,18 @@ uvicorn's workers accept from one listening socket, and a connection stays with 
 that accepted it for as long as the client keeps it alive. A gateway posting over a small
 pool of kept-alive connections therefore loads the workers as unevenly as its connections
 happened to land when they were opened: in `make bench` one worker carried 0.44-0.74 of a
-core and the other 0.12-0.28 at 300 USSD screens/s, and the busy one's GIL set the p99.
+core and the other 0.12-0.28 at 300 USSD screens/s.
 
-After `KEEPALIVE_MAX_REQUESTS` answers on one connection, the next answer carries
-`Connection: close` (uvicorn then closes it once the answer is sent). The client opens a new
-connection, and the worker that accepts it first is the one waiting in its event loop: the
-less busy one. So the split follows the load instead of the first accept race. A client pays
-one TCP handshake per that many requests (nginx closes after 1,000 by default, for other
-reasons); 0 turns it off.
+With `KEEPALIVE_MAX_REQUESTS` set, the answer that completes that many on one connection
+carries `Connection: close` (uvicorn then closes it once the answer is sent). The client
+opens a new connection, and the worker that accepts it first is the one waiting in its
+event loop: the less busy one. So the split follows the load instead of the first accept
+race. A client pays one TCP handshake per that many requests (nginx closes after 1,000 by
+default, for other reasons).
+
+Off by default (0): in alternated `make bench` runs 100 evened the workers' shares but did
+not lower USSD p99 (in step over the aim in 3 runs of 9 with it, 1 of 10 without; round 9 in
+docs/performance.md), so it is a setting for a deployment whose gateway shows the skew.
 
 Connections are known by their peer address (`scope["client"]`), which no two open TCP
 connections share; the table is emptied when it grows past `TABLE_LIMIT` (clients that closed

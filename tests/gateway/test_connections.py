@@ -110,6 +110,16 @@ def test_the_app_closes_after_keepalive_max_requests_answers(small_rt):
     assert said == [None, "close", None, "close"]
 
 
+def test_by_default_a_connection_is_never_closed(db_url, tmp_path):
+    runtime = make_runtime(db_url, tmp_path=tmp_path)
+    try:
+        assert runtime.settings.keepalive_max_requests == 0
+        with TestClient(create_app(runtime), client=("196.201.214.200", 50000)) as client:
+            assert all(client.get("/healthz").headers.get("connection") is None for _ in range(120))
+    finally:
+        runtime.close()
+
+
 def test_keepalive_max_requests_cannot_be_negative(tmp_path):
     from pydantic import ValidationError
 
