@@ -79,9 +79,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     install_metrics(app)  # /metrics, request ids, per-route latency
     app.add_middleware(BaseHeaders)  # nosniff, DENY, no-store on every answer
-    # the outermost: with KEEPALIVE_MAX_REQUESTS set, kept-alive connections are recycled so
-    # the workers' split follows the load (off by default; gateway.connections)
-    app.add_middleware(RecycleConnections, max_requests=rt.settings.keepalive_max_requests)
+    if rt.settings.keepalive_max_requests:  # off by default: no layer on every request then
+        # the outermost: kept-alive connections recycled so the workers' split follows the load
+        app.add_middleware(RecycleConnections, max_requests=rt.settings.keepalive_max_requests)
     app.include_router(webhooks_console.router)
     app.include_router(webhooks_africastalking.router)
     app.include_router(webhooks_twilio.router)
