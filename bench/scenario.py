@@ -4,7 +4,9 @@ Request i goes to student i % N as that student's step i // N, so with N = rate 
 time every student has one message in flight at most and waits `think` seconds between
 messages. Scripts walk onboarding, the menu and into a Teach lesson (then keep answering);
 USSD students dial again after the script ends. SMS students are on Africa's Talking;
-every `WHATSAPP_EVERY`-th messaging student is on WhatsApp (Meta Cloud API, signed).
+every `WHATSAPP_EVERY`-th messaging student is on WhatsApp (Meta Cloud API, signed), and
+every `EXPLORE_EVERY`-th one picks "Ask questions" instead and asks about the topic (the
+answers come from the curriculum, through the LLM when one is configured).
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ INTO_LESSON = 9  # dial + 8 answers of USSD_ANSWERS: language, name, class, cons
 # A returning student, already in a lesson: "1" to continue, then NEXT / an answer per step.
 USSD_RETURNING = ["1"] * 10
 CHAT_SCRIPT = ["Hi", "1", "Amina", "SKIP", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1"]
+EXPLORE_EVERY = 4  # one messaging student in four asks questions (Explore) instead of a lesson
+MODE_STEP = 7  # CHAT_SCRIPT[7] picks the mode: "1" Teach, "2" Explore (ask questions)
+QUESTIONS = ["How do I add 1/4 and 2/4?", "What is a denominator?", "Why does the bottom number stay the same?",
+             "What is 2/5 + 1/5?", "Is 2/4 the same as 1/2?", "What is a numerator?",
+             "How do I add fractions with different denominators?", "What is 3/8 + 2/8?"]
 
 
 def ussd_phone(student: int) -> str:
@@ -90,7 +97,15 @@ def ussd_staggered(run: str, rate: float, seconds: float, *, think: float = 2.0,
     return make, schedule, ramp
 
 
-def chat_text(step: int) -> str:
+def is_explorer(student: int) -> bool:
+    return student % EXPLORE_EVERY == 1
+
+
+def chat_text(step: int, student: int = 0) -> str:
+    """What a messaging student sends at `step`: the lesson script, or (an explorer) the same
+    onboarding, "Ask questions", then a question each step, varied by student."""
+    if is_explorer(student) and step >= MODE_STEP:
+        return "2" if step == MODE_STEP else QUESTIONS[(student + step) % len(QUESTIONS)]
     return CHAT_SCRIPT[step] if step < len(CHAT_SCRIPT) else "1"
 
 
@@ -120,7 +135,7 @@ def chat_request(run: str, students: int, sent: dict[int, tuple[str, str]]):
 
     def make(i: int):
         student, step = i % students, i // students
-        phone, text = sms_phone(student), chat_text(step)
+        phone, text = sms_phone(student), chat_text(step, student)
         if is_whatsapp(student):
             sent[i] = ("whatsapp", phone)
             body = whatsapp_body(run, i, phone, text)
