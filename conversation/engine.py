@@ -200,7 +200,8 @@ class Turn:
         session.info.setdefault(KEEP, [])
 
     def world(self, student: Student) -> DbWorld:
-        return DbWorld(self.session, self.contact.id, student.id, self.country, self.lessons.available_modes())
+        return DbWorld(self.session, self.contact.id, student.id, self.country, self.lessons.available_modes(),
+                       in_class=lambda: self.class_id(student) is not None)
 
     def facts(self, student: Student, st: ConvState, *, new_session: bool, switched: bool) -> Facts:
         offered = offered_languages(self.country, self.runtime.settings.default_country)

@@ -6,6 +6,7 @@ the pure machine) and returns effects that the engine applies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from conversation.text import subject_title
 from core.driver import DriverStatement
+from core.memo import Memo
 from core.models import CurriculumPack, Enrolment, School, SchoolClass, Student
 from rag.store import get_pack
 
@@ -93,18 +95,26 @@ _SUBJECTS_OF_PACKS = _SUBJECT_COLUMNS.where(CurriculumPack.pack.in_(bindparam("p
     *_SUBJECT_ORDER)
 _SUBJECTS_OF_COUNTRY = DriverStatement(
     _SUBJECT_COLUMNS.where(CurriculumPack.country == bindparam("country")).order_by(*_SUBJECT_ORDER))
+# The menus' subject rows (pack, subject, grade) per country and per set of class packs: they
+# change only when a pack is imported, so they are kept per process (core.memo): an import in
+# this process is seen at once, one in another process within the TTL.
+SUBJECT_ROWS_TTL_S = 30.0
+subject_rows = Memo(SUBJECT_ROWS_TTL_S, CurriculumPack)
 
 
 class DbWorld:
     """The real look-ups, for one contact, in the engine's unit of work."""
 
     def __init__(self, session: Session, contact_id: int, student_id: int, country: str,
-                 mode_names: tuple[str, ...] = MODE_NAMES):
+                 mode_names: tuple[str, ...] = MODE_NAMES, in_class: Callable[[], bool] | None = None):
         self.session = session
         self.contact_id = contact_id
         self.student_id = student_id
         self.country = country
         self.mode_names = mode_names
+        # Whether the learner has an active class, as the turn knows it (asked when the menu is
+        # built, so a class joined earlier in the turn counts); None: ask the database.
+        self.in_class = in_class
         self._profiles: list[Profile] | None = None
 
     def profiles(self) -> list[Profile]:
@@ -117,14 +127,20 @@ class DbWorld:
         return list(self._profiles)
 
     def _class_packs(self) -> list[str]:
+        if self.in_class is not None and not self.in_class():
+            return []  # no active class, so no class packs: no statement
         return [p for (p,) in _CLASS_PACKS.execute(self.session, {"student_id": self.student_id}).all() if p]
 
     def subjects(self, lang: str) -> list[Item]:
         """The packs of the student's classes, or else (none set, or none loaded) the country's packs."""
-        wanted = self._class_packs()
-        rows = self.session.execute(_SUBJECTS_OF_PACKS, {"packs": wanted}).all() if wanted else []
+        wanted = tuple(dict.fromkeys(self._class_packs()))
+        rows = subject_rows.get(self.session, ("packs", wanted), lambda: [
+            tuple(r) for r in self.session.execute(_SUBJECTS_OF_PACKS, {"packs": list(wanted)}).all()
+        ]) if wanted else []
         if not rows:
-            rows = _SUBJECTS_OF_COUNTRY.execute(self.session, {"country": self.country}).all()
+            rows = subject_rows.get(self.session, ("country", self.country), lambda: [
+                tuple(r) for r in _SUBJECTS_OF_COUNTRY.execute(self.session, {"country": self.country}).all()
+            ])
         titles = [subject_title(subject, lang) for _pack, subject, _grade in rows]
         return [Item(pack, f"{t} {grade}" if titles.count(t) > 1 else t)
                 for (pack, _subject, grade), t in zip(rows, titles, strict=True)]

@@ -40,11 +40,12 @@ def _pg_url(dbname: str) -> str:
 def _fresh_process_caches() -> Iterator[None]:
     """Tests reuse databases (and so row ids) within one process: the per-process caches keyed
     by database URL and id (a learner's class, skill parameters, pack versions) start empty."""
-    from conversation import enrolled
+    from conversation import enrolled, world
     from modes import mastery
     from rag import store
 
     enrolled.forget()
+    world.subject_rows.forget()
     mastery.forget_params()
     store.forget_packs()
     yield
