@@ -30,6 +30,7 @@ from pathlib import Path
 
 import httpx
 import redis
+from rq.worker_registration import REDIS_WORKER_KEYS
 
 from bench import loadgen, scenario
 from bench.lessons import run_lessons
@@ -202,6 +203,17 @@ def drained(r: redis.Redis, timeout: float) -> bool:
     return False
 
 
+def workers_ready(r: redis.Redis, count: int, timeout: float) -> bool:
+    """Wait until `count` rq workers have registered (rq does so when a worker starts taking
+    jobs, after its start-up: imports, the search index), so a phase measures running workers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if r.scard(REDIS_WORKER_KEYS) >= count:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def settled(db_url: str, timeout: float) -> dict:
     """Inbound rows still `received` once the queues are empty, and after waiting up to
     `timeout` s more: rows handled late were in flight; rows left were stranded (the sweep's)."""
@@ -250,6 +262,8 @@ def run(args) -> dict:
             for n in range(args.rq_workers):
                 procs[f"rq worker {n + 1}"] = start([sys.executable, "-m", "gateway.cli", "worker"], env,
                                                     data_dir / f"worker{n}.log")
+            if not workers_ready(r, args.rq_workers, 120):
+                raise RuntimeError(f"the rq workers did not start within 120 s; see {data_dir}/worker*.log")
 
         # The webhook's peak is measured as the floors' is, with nothing else busy on the cores:
         # rq workers draining the jobs it queues would take CPU the floors' phases never lose

@@ -26,6 +26,7 @@ from gateway.connections import RecycleConnections
 from gateway.errors import AppError
 from gateway.metrics import install as install_metrics
 from gateway.security import BaseHeaders
+from rag.vectors import warm_on_start
 
 log = logging.getLogger("somo.gateway")
 
@@ -37,6 +38,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # A USSD question is answered in this process, within the operator's deadline: the search
+        # index (qdrant-client's import, the collections) is built before the first request.
+        warm_on_start(rt, "api")
         # Serving from here on: what start-up built is frozen out of the collector's walks.
         gctune.tune(rt.settings.gc_thresholds, where="api")
         yield
