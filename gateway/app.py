@@ -26,7 +26,7 @@ from gateway.connections import RecycleConnections
 from gateway.errors import AppError
 from gateway.metrics import install as install_metrics
 from gateway.security import BaseHeaders
-from rag.vectors import warm_on_start
+from rag.warmup import warm_on_start
 
 log = logging.getLogger("somo.gateway")
 
@@ -38,8 +38,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        # A USSD question is answered in this process, within the operator's deadline: the search
-        # index (qdrant-client's import, the collections) is built before the first request.
+        # A USSD question is answered in this process, within the operator's deadline: the answer
+        # path (the search collections, qdrant-client's import; the LLM client) is built first.
         warm_on_start(rt, "api")
         # Serving from here on: what start-up built is frozen out of the collector's walks.
         gctune.tune(rt.settings.gc_thresholds, where="api")

@@ -80,9 +80,9 @@ def cmd_worker(args) -> int:
     import channels.jobs  # noqa: F401 - the job modules, imported before the start-up heap is frozen
     import gateway.jobs  # noqa: F401
     from core import gctune
-    from rag.vectors import warm_on_start
+    from rag.warmup import warm_on_start
 
-    warm_on_start(rt, "worker")  # the first question must not wait for qdrant-client's import
+    warm_on_start(rt, "worker")  # the first question must not wait for the search index and the LLM client
 
     gctune.tune(rt.settings.gc_thresholds, where="worker")
     worker.work(with_scheduler=not args.no_scheduler, burst=args.burst, logging_level="WARNING")

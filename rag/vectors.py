@@ -18,10 +18,8 @@ client API, covered in ":memory:" mode.)
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
-import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -29,8 +27,6 @@ from sqlalchemy.orm import Session
 
 from core.models import Chunk, CurriculumPack
 from core.runtime import Runtime
-
-log = logging.getLogger("somo.rag.vectors")
 
 SPARSE = "bm25"
 DENSE = "dense"
@@ -153,24 +149,6 @@ class VectorIndex:
 
 def vector_index(runtime: Runtime) -> VectorIndex:
     return runtime.extra("qdrant", VectorIndex)
-
-
-def warm_on_start(runtime: Runtime, where: str) -> int | None:
-    """`warm`, for a serving process (the API, an rq worker) before it takes its first request.
-
-    Measured in `make bench`: without it, each worker's first question imported qdrant-client
-    (~1 s) and built the collections while its queue waited, so the replies of every student
-    behind it came up to a second late. A failure (the database not up yet, a broken pack) is
-    logged, not raised: the process still serves, and the first question builds what it needs.
-    Returns the number of collections built, or None when warming failed."""
-    started = time.perf_counter()
-    try:
-        built = warm(runtime)
-    except Exception as exc:  # noqa: BLE001 - start-up must not fail on the search index
-        log.warning("search index not warmed (%s): %s; the first question builds it", where, exc)
-        return None
-    log.info("search index warmed (%s): %d collections in %.2f s", where, built, time.perf_counter() - started)
-    return built
 
 
 def warm(runtime: Runtime) -> int:
