@@ -58,7 +58,14 @@ def test_a_worker_builds_every_collection_before_its_first_job(rt_redis, caplog)
     _import_ke(rt_redis)
     before = _collections(rt_redis)
     caplog.set_level(logging.INFO, logger="somo.rag.warmup")
-    assert somo(["worker", "--burst", "--no-scheduler"]) == 0
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        assert somo(["worker", "--burst", "--no-scheduler"]) == 0
+    finally:  # the command installs Somo's log handler on the root logger: put it back
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(level)
     built = _collections(rt_redis) - before
     assert len([name for name in built if name.startswith(f"somo_{KE}_")]) == 10
     assert "answer path warmed (worker):" in caplog.text
