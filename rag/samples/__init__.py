@@ -16,7 +16,6 @@ from core.runtime import Runtime
 from rag.index import import_pack
 from rag.store import checksum
 from rag.validate import PackInvalid, validate_pack_text
-from rag.vectors import warm
 
 SAMPLES_DIR = Path(__file__).resolve().parent
 
@@ -38,5 +37,4 @@ def load_sample_packs(rt: Runtime) -> list[str]:
             chunks = session.scalar(select(func.count()).select_from(Chunk).where(Chunk.pack_id == row.id))
             notes.append(f"curriculum pack {pack.pack}: {len(pack.topics)} topics, {chunks} passages "
                          f"({', '.join(pack.languages)})")
-    warm(rt)  # the demo serves from this process: build its search collections before the first question
-    return notes
+    return notes  # the demo's app builds the search collections when it starts (rag.warmup)
