@@ -32,8 +32,11 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any
 
+from psycopg.pq import ExecStatus
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
+
+_TUPLES_OK = ExecStatus.TUPLES_OK
 
 
 class DriverResult:
@@ -101,7 +104,9 @@ class DriverStatement:
         try:
             cursor = raw.cursor()
             cursor.execute(sql, args)
-            rows = cursor.fetchall() if cursor.description is not None else []
+            # the result's status, not `cursor.description`: that builds a Column per field on every call
+            res = cursor.pgresult
+            rows = cursor.fetchall() if res is not None and res.status == _TUPLES_OK else []
             rowcount = cursor.rowcount
             cursor.close()
         except Exception as exc:  # noqa: BLE001 - wrapped as SQLAlchemy wraps it (and the connection invalidated)
