@@ -137,8 +137,26 @@ def _rows(reader: csv.DictReader, result: EnrolResult):
         yield index, raw
 
 
+def _unstorable(line: int, row: dict[str, str]) -> list[RowError]:
+    """Fields PostgreSQL cannot store as text: a NUL character, or a lone UTF-16 surrogate
+    (not valid Unicode; the upload's decoding or a caller can leave one)."""
+    errs = []
+    for column in COLUMNS:
+        value = row.get(column) or ""
+        if "\x00" in value:
+            errs.append(RowError(line, column, "contains a NUL character"))
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            errs.append(RowError(line, column, "contains a lone surrogate (not valid Unicode text)"))
+    return errs
+
+
 def _validate_row(line: int, row: dict[str, str], default_country: str, countries: dict[str, str]) -> list[RowError]:
-    errs: list[RowError] = []
+    errs = _unstorable(line, row)
+    if errs:  # the checks below would quote the value back, and nothing of it can be stored
+        return errs
     if not row.get("school"):
         errs.append(RowError(line, "school", "required"))
     elif len(row["school"]) > 200:
