@@ -59,53 +59,67 @@ def store_outbound(
 
 _OUT = Message.__table__
 # What a reply's rows give back: the send job needs the id; callers and tests read the rest.
-_RETURNED = (_OUT.c.id, _OUT.c.channel, _OUT.c.provider, _OUT.c.phone, _OUT.c.service_number, _OUT.c.text,
-             _OUT.c.status, _OUT.c.segments, _OUT.c.encoding, _OUT.c.payload, _OUT.c.reply_to_id,
-             _OUT.c.contact_id, _OUT.c.student_id)
-_INSERT_REPLY = insert(_OUT).returning(*_RETURNED, sort_by_parameter_order=True)
+REPLY_COLUMNS = (_OUT.c.id, _OUT.c.channel, _OUT.c.provider, _OUT.c.phone, _OUT.c.service_number, _OUT.c.text,
+                 _OUT.c.status, _OUT.c.segments, _OUT.c.encoding, _OUT.c.payload, _OUT.c.reply_to_id,
+                 _OUT.c.contact_id, _OUT.c.student_id)
+_INSERT_REPLY = insert(_OUT).returning(*REPLY_COLUMNS, sort_by_parameter_order=True)
+MAX_VALUES = 8  # rows in one multi-row statement; a longer reply takes the executemany path
 
 
-def _insert_reply_rows(session: Session, rendered: Rendered, *, channel: str, provider: str, meta: dict | None,
-                       **fields) -> list:
-    """A reply's outbound rows, queued, by one Core INSERT ... RETURNING (read-only rows with
-    the columns above, not ORM objects: the ORM's flush of each new Message cost more CPU than
-    the statement on every SMS and WhatsApp turn). `store_outbound` keeps the ORM for the rest."""
+def reply_rows(rendered: Rendered, *, channel: str, provider: str, meta: dict | None, **fields) -> list[dict]:
+    """The column values of a reply's queued outbound rows, one dict per rendered message
+    (every dict has the same keys, in the same order)."""
     now = clock.now()
     payloads = rendered.payloads or [None] * len(rendered.messages)
-    params = []
+    rows = []
     for text, interactive in zip(rendered.messages, payloads, strict=False):
         payload = dict(meta or {})
         if interactive:
             payload["interactive"] = interactive
-        params.append({
+        rows.append({
             "direction": Direction.OUT.value, "channel": channel, "provider": provider, "text": text,
             "segments": _segments(rendered, text), "encoding": rendered.encoding,
             "status": MessageStatus.QUEUED.value, "payload": payload or None, "attempts": 0, "cost_tokens": 0,
             "broadcast_id": None, "ussd_session_id": None, "created_at": now, "updated_at": now, **fields,
         })
-    if not params:
+    return rows
+
+
+def row_binds(rows: list[dict]) -> dict:
+    """`rows` as the bind parameters of a statement built for them (`b_<column>_<row>`)."""
+    return {f"b_{key}_{i}": value for i, row in enumerate(rows) for key, value in row.items()}
+
+
+def insert_reply_rows(session: Session, rows: list[dict]) -> list:
+    """Insert `reply_rows` by one Core INSERT ... RETURNING (read-only rows with
+    REPLY_COLUMNS, not ORM objects: the ORM's flush of each new Message cost more CPU than
+    the statement on every SMS and WhatsApp turn). `store_outbound` keeps the ORM for the rest."""
+    if not rows:
         return []
-    stmt = _reply_insert(len(params), tuple(params[0]))
+    stmt = _reply_insert(len(rows), tuple(rows[0]))
     if stmt is None:
-        return list(session.execute(_INSERT_REPLY, params).all())
-    values = {f"b_{key}_{i}": value for i, row in enumerate(params) for key, value in row.items()}
-    return sorted(stmt.execute(session, values).all(), key=lambda row: row.id)  # ids follow the VALUES order
+        return list(session.execute(_INSERT_REPLY, rows).all())
+    return sorted(stmt.execute(session, row_binds(rows)).all(), key=lambda row: row.id)  # ids follow the VALUES order
+
+
+def _insert_reply_rows(session: Session, rendered: Rendered, *, channel: str, provider: str, meta: dict | None,
+                       **fields) -> list:
+    return insert_reply_rows(session, reply_rows(rendered, channel=channel, provider=provider, meta=meta, **fields))
 
 
 _REPLY_INSERTS: dict[tuple[int, tuple[str, ...]], DriverStatement] = {}
-_MAX_VALUES = 8  # rows in one multi-VALUES statement; a longer reply takes the executemany path
 
 
 def _reply_insert(count: int, keys: tuple[str, ...]) -> DriverStatement | None:
     """One INSERT ... VALUES (...), (...) RETURNING for `count` rows of these columns, built
     once and sent by the driver (core.driver): a reply's rows in one statement without
     SQLAlchemy's executemany machinery, which cost more than the statement on every turn."""
-    if count > _MAX_VALUES:
+    if count > MAX_VALUES:
         return None
     stmt = _REPLY_INSERTS.get((count, keys))
     if stmt is None:
         rows = [{key: bindparam(f"b_{key}_{i}", type_=_OUT.c[key].type) for key in keys} for i in range(count)]
-        stmt = _REPLY_INSERTS.setdefault((count, keys), DriverStatement(insert(_OUT).values(rows).returning(*_RETURNED)))
+        stmt = _REPLY_INSERTS.setdefault((count, keys), DriverStatement(insert(_OUT).values(rows).returning(*REPLY_COLUMNS)))
     return stmt
 
 
@@ -159,7 +173,7 @@ def store_reply(session: Session, settings: Settings, inbound: Message, reply: R
         phone=inbound.phone, service_number=inbound.service_number, contact_id=inbound.contact_id,
         student_id=inbound.student_id, reply_to_id=inbound.id,
     )
-    meta = {"bypass_optout": True} if reply.meta.get("bypass_optout") else None
+    meta = reply_meta(reply)
     if inbound.channel == "ussd":
         network = (inbound.payload or {}).get("networkCode")
         rendered = render_for("ussd", reply, limit=settings.screen_limit(network), lang=lang)
@@ -171,8 +185,18 @@ def store_reply(session: Session, settings: Settings, inbound: Message, reply: R
             common["service_number"] = settings.at_sender_id or None
             to_send = _insert_reply_rows(session, sms, channel="sms", provider=inbound.provider, meta=meta, **common)
         return to_send, rendered
-    rendered = render_for(inbound.channel, reply, provider=inbound.provider, lang=lang,
-                          max_segments=settings.sms_max_segments)
+    rendered = render_chat(inbound, reply, settings, lang)
     rows = _insert_reply_rows(session, rendered, channel=inbound.channel, provider=inbound.provider, meta=meta,
                               **common)
     return rows, rendered
+
+
+def render_chat(inbound: Message, reply: Reply, settings: Settings, lang: str) -> Rendered:
+    """An SMS or WhatsApp reply rendered for the inbound message's channel and provider."""
+    return render_for(inbound.channel, reply, provider=inbound.provider, lang=lang,
+                      max_segments=settings.sms_max_segments)
+
+
+def reply_meta(reply: Reply) -> dict | None:
+    """What a reply's rows carry in their payload beyond the text (the STOP confirmation's flag)."""
+    return {"bypass_optout": True} if reply.meta.get("bypass_optout") else None

@@ -57,13 +57,18 @@ _STATE = ConversationState.__table__
 # Built once: every turn writes the state, and a prebuilt Core statement skips the ORM's
 # statement construction and cache-key work (the compiled form is cached per dialect). The
 # fenced UPDATE is also what gateway.pipeline's USSD screen statement carries (see DEFER).
-STATE_UPDATE = (
-    update(_STATE)
-    .where(_STATE.c.student_id == bindparam("sid"), _STATE.c.version < bindparam("token"))
-    .values(state=bindparam("state"), mode=bindparam("mode"), pack=bindparam("pack"), topic=bindparam("topic"),
-            step=bindparam("step"), data=bindparam("data"), version=bindparam("token"),
-            updated_at=bindparam("updated_at"))
-)
+def state_update():
+    """The fenced UPDATE of a saved state, a new statement each call (build on this, not on
+    STATE_UPDATE once that has run: a compiled statement keeps its memoized columns, and a
+    RETURNING added to it then exports none)."""
+    return (update(_STATE)
+            .where(_STATE.c.student_id == bindparam("sid"), _STATE.c.version < bindparam("token"))
+            .values(state=bindparam("state"), mode=bindparam("mode"), pack=bindparam("pack"), topic=bindparam("topic"),
+                    step=bindparam("step"), data=bindparam("data"), version=bindparam("token"),
+                    updated_at=bindparam("updated_at")))
+
+
+STATE_UPDATE = state_update()
 _SAVE = DriverStatement(STATE_UPDATE)
 
 

@@ -13,14 +13,32 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, exists, literal, null, select, text, update
+from sqlalchemy import bindparam, exists, literal, null, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from channels.outbound import enqueue_sends, reply_language, store_reply
+from channels.outbound import (
+    MAX_VALUES,
+    REPLY_COLUMNS,
+    enqueue_sends,
+    insert_reply_rows,
+    render_chat,
+    reply_language,
+    reply_meta,
+    reply_rows,
+    row_binds,
+    store_reply,
+)
 from channels.render import render_for
 from conversation.service import HANDLED_WITH_REPLY, process_pending, remember_rest
-from conversation.store import STATE_UPDATE, state_insert, take_deferred, write_deferred, write_state
+from conversation.store import (
+    STATE_UPDATE,
+    state_insert,
+    state_update,
+    take_deferred,
+    write_deferred,
+    write_state,
+)
 from core import clock
 from core.db import dialect_insert
 from core.driver import DriverStatement
@@ -233,6 +251,59 @@ def _screen_and_handled(session: Session, settings, inbound: Message, reply: Rep
     return rendered
 
 
+# PostgreSQL, an SMS or WhatsApp turn: the same three writes in one statement, the reply's
+# rows (one per part, up to MAX_VALUES) in place of the screen, given back for their sends.
+_CHAT_WRITES: dict[tuple[int, tuple[str, ...], bool], DriverStatement] = {}
+
+
+def _chat_write(count: int, keys: tuple[str, ...], first: bool) -> DriverStatement:
+    stmt = _CHAT_WRITES.get((count, keys, first))
+    if stmt is None:
+        # fresh statements: one already compiled (STATE_UPDATE) keeps its memoized columns,
+        # and a RETURNING added to it later gives a CTE with none
+        write = state_insert(pg_insert) if first else state_update()
+        state = write.returning(write.table.c.student_id).cte("saved_state")
+        wrote = exists(select(state.c.student_id))
+        handled = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_inbound"), wrote).values(_HANDLED_VALUES)
+        parts = [select(*(bindparam(f"b_{key}_{i}", type_=_MESSAGES.c[key].type) for key in keys)).where(wrote)
+                 for i in range(count)]
+        stmt = DriverStatement(
+            pg_insert(_MESSAGES)
+            .from_select(list(keys), parts[0] if count == 1 else union_all(*parts))
+            .add_cte(state, handled.cte("handled"))
+            .returning(*REPLY_COLUMNS)
+        )
+        stmt = _CHAT_WRITES.setdefault((count, keys, first), stmt)
+    return stmt
+
+
+def _replies_and_handled(session: Session, settings, inbound: Message, reply: Reply):
+    """An SMS or WhatsApp reply rendered and its rows stored, with the inbound row marked
+    handled and the turn's deferred state write made, in one statement when a state write
+    waits (the rows to send and the rendering). Without one, or with a reply too long for
+    it, or when the fenced state write finds nothing to update, the writes go one by one as
+    before (`write_state` then raises StaleState or inserts the missing row)."""
+    lang = reply_language(session, inbound, reply, settings.default_language)
+    rendered = render_chat(inbound, reply, settings, lang)
+    if inbound.contact_id is not None:  # before the statement, which then carries it in the state
+        remember_rest(session, inbound.contact_id, inbound.channel, rendered.rest)
+    rows = reply_rows(rendered, channel=inbound.channel, provider=inbound.provider, meta=reply_meta(reply),
+                      phone=inbound.phone, service_number=inbound.service_number, contact_id=inbound.contact_id,
+                      student_id=inbound.student_id, reply_to_id=inbound.id)
+    deferred = take_deferred(session)
+    if deferred is not None and 0 < len(rows) <= MAX_VALUES:
+        state, version = deferred
+        params = {**row_binds(rows), **state, "b_inbound": inbound.id, "b_student": inbound.student_id,
+                  "b_now": rows[0]["created_at"]}
+        stored = _chat_write(len(rows), tuple(rows[0]), not version).execute(session, params).all()
+        if stored:
+            session.info.setdefault(HANDLED_WITH_REPLY, set()).add(inbound.id)
+            return sorted(stored, key=lambda row: row.id), rendered  # ids follow the rows' order
+    if deferred is not None:
+        write_state(session, *deferred)
+    return insert_reply_rows(session, rows), rendered
+
+
 def make_deliver(runtime: Runtime, screens: dict[int, str] | None = None):
     """The `deliver` step `process_pending` calls: render, store, remember what waits for MORE.
 
@@ -242,10 +313,13 @@ def make_deliver(runtime: Runtime, screens: dict[int, str] | None = None):
 
     def deliver(session: Session, inbound: Message, reply: Reply) -> list[int]:
         rendered = None
-        if inbound.channel == "ussd" and session.get_bind().dialect.name == "postgresql":
+        on_postgres = session.get_bind().dialect.name == "postgresql"
+        if inbound.channel == "ussd" and on_postgres:
             rendered = _screen_and_handled(session, runtime.settings, inbound, reply)
         if rendered is not None:  # its statement made the state write, with the rest kept
             rows: list = []
+        elif inbound.channel in ("sms", "whatsapp") and on_postgres:
+            rows, rendered = _replies_and_handled(session, runtime.settings, inbound, reply)
         else:
             rows, rendered = store_reply(session, runtime.settings, inbound, reply)
             if inbound.contact_id is not None:  # folded into the deferred state write, if one waits

@@ -309,3 +309,130 @@ def test_a_learners_first_state_that_another_writer_made_first_is_not_overwritte
         rows = s.execute(select(Message.direction, Message.status).where(Message.ussd_session_id == "ATUid_race2")
                          .order_by(Message.id)).all()
     assert rows == [(Direction.IN.value, "received")]
+
+
+def _turn(rt, pid: str, body: str, phone: str, channel: str = "sms") -> tuple[int, list[int]]:
+    """One SMS/WhatsApp message stored as the webhook stores it, then handled as the worker
+    handles it: (the inbound row's id, the reply rows to send, in order)."""
+    from conversation.service import process_pending
+    from gateway.pipeline import make_deliver
+
+    stored = accept_message(rt, sms(pid, phone=phone, body=body, channel=channel))
+    return stored.message_id, process_pending(rt, stored.contact_id, make_deliver(rt))
+
+
+def _writes(seen: list[str]) -> list[str]:
+    return [s for s in seen if ("INSERT INTO messages" in s or "UPDATE messages" in s
+                                or "conversation_states" in s and ("UPDATE" in s or "INSERT" in s))
+            and not s.lstrip().startswith("WITH dup")]  # the inbound's own store aside
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_a_chat_turn_writes_its_state_its_reply_and_the_handled_mark_in_one_statement(pg_rt, channel):
+    """SMS and WhatsApp as USSD: the reply's rows (every part, in order), the inbound row
+    marked handled and the turn's fenced state write go in one statement, and the rows come
+    back for the send (ids in the parts' order)."""
+    from tests.conversation.helpers import load_pack
+
+    load_pack(pg_rt)
+    phone = "+254711000961" if channel == "sms" else "+254711000962"
+    for n, body in enumerate(["Hi", "1", "Amina"]):  # a new learner's first state, then fenced updates
+        with pg_rt.session() as s:
+            before = s.scalar(select(func.coalesce(func.max(ConversationState.version), 0)))
+        seen, stop = statements(pg_rt)
+        inbound_id, ids = _turn(pg_rt, f"{channel}-w{n}", body, phone, channel)
+        stop()
+        writes = _writes(seen)
+        assert len(writes) == 1 and writes[0].lstrip().startswith("WITH saved_state"), (body, writes)
+        assert ("INSERT INTO conversation_states" in writes[0]) == (n == 0)  # only the first turn inserts
+        with pg_rt.session() as s:
+            inbound = s.get(Message, inbound_id)
+            out = s.scalars(select(Message).where(Message.reply_to_id == inbound_id).order_by(Message.id)).all()
+            version = s.scalar(select(ConversationState.version).where(
+                ConversationState.student_id == inbound.student_id))
+        assert inbound.status == "handled" and inbound.student_id is not None
+        assert version > before  # the state moved on
+        assert ids == [m.id for m in out] and ids == sorted(ids) and ids
+        for m in out:
+            assert (m.direction, m.channel, m.status, m.phone, m.contact_id, m.student_id) == (
+                Direction.OUT.value, channel, "queued", phone, inbound.contact_id, inbound.student_id)
+            assert m.text and m.created_at is not None and m.sent_at is None
+        if channel == "sms":
+            assert all(m.encoding == "gsm7" and m.segments == 1 for m in out)
+
+
+def test_an_sms_reply_in_several_parts_is_stored_in_order_by_the_one_statement(pg_rt):
+    """`deliver` with a turn's state write waiting and a reply of three SMS parts: one
+    statement stores the parts in order (ids ascending with the text), marks the inbound
+    handled and writes the state."""
+    from channels.render import render_sms
+    from conversation.store import DEFERRED, SAVED, ConvState
+    from core.messages import Reply
+    from gateway.pipeline import make_deliver
+    from tests.conversation.helpers import load_pack
+
+    load_pack(pg_rt)
+    phone = "+254711000963"
+    _turn(pg_rt, "parts-0", "Hi", phone)
+    stored = accept_message(pg_rt, sms("parts-1", phone=phone, body="1"))
+    reply = Reply(" ".join(f"Sentence {n} of a long lesson step about fractions." for n in range(1, 10)))
+    expected = render_sms(reply, max_segments=pg_rt.settings.sms_max_segments).messages
+    assert len(expected) == 3
+    seen, stop = statements(pg_rt)
+    with pg_rt.session() as s:
+        inbound = s.get(Message, stored.message_id)
+        sid = s.scalar(select(Student.id).where(Student.contact_id == inbound.contact_id))
+        version = s.scalar(select(ConversationState.version).where(ConversationState.student_id == sid))
+        inbound.student_id = sid
+        s.flush()
+        # as a turn leaves them: its saved state, and that state's write deferred to deliver
+        s.info[SAVED] = {sid: ConvState(student_id=sid, state="menu", data={"mark": "parts"}, version=version + 7)}
+        s.info[DEFERRED] = ({"sid": sid, "token": version + 7, "state": "menu", "mode": None, "pack": None,
+                             "topic": None, "step": 0, "data": {"mark": "parts"}, "updated_at": clock.now()}, version)
+        ids = make_deliver(pg_rt)(s, inbound, reply)
+    stop()
+    writes = _writes(seen)
+    assert len(writes) == 1 and writes[0].lstrip().startswith("WITH saved_state"), writes
+    with pg_rt.session() as s:
+        out = s.scalars(select(Message).where(Message.reply_to_id == stored.message_id).order_by(Message.id)).all()
+        state = s.get(ConversationState, sid)
+        assert s.get(Message, stored.message_id).status == "handled"
+    assert [m.text for m in out] == expected and ids == [m.id for m in out]
+    assert (state.version, state.state, state.data) == (version + 7, "menu", {"mark": "parts"})
+
+
+def test_an_sms_turn_that_a_newer_writer_overtook_stores_no_reply(pg_rt):
+    """The chat turn's state write is fenced inside its one statement: when a newer lock
+    holder has written the state, no reply row is stored, the inbound row stays received
+    (for that holder), and the newer state stands."""
+    from tests.conversation.helpers import load_pack
+
+    load_pack(pg_rt)
+    phone = "+254711000964"
+    _turn(pg_rt, "stale-0", "Hi", phone)
+
+    def newer_writer(other, statement, _params):
+        if statement.lstrip().startswith("WITH saved_state"):  # another holder commits first
+            other.execute(text("UPDATE conversation_states SET version = version + 1000, state = 'newer'"))
+
+    with another_writer(pg_rt, newer_writer):
+        inbound_id, ids = _turn(pg_rt, "stale-1", "1", phone)
+    assert ids == []
+    with pg_rt.session() as s:
+        assert s.scalar(select(ConversationState.state)) == "newer"
+        assert s.get(Message, inbound_id).status == "received"  # not answered by this holder, not lost
+        assert s.scalars(select(Message).where(Message.reply_to_id == inbound_id)).all() == []
+
+
+def test_a_stop_confirmation_keeps_its_flag_to_reach_an_opted_out_number(pg_rt):
+    from tests.conversation.helpers import load_pack
+
+    load_pack(pg_rt)
+    phone = "+254711000965"
+    _turn(pg_rt, "stop-0", "Hi", phone)
+    inbound_id, ids = _turn(pg_rt, "stop-1", "STOP", phone)
+    with pg_rt.session() as s:
+        out = s.scalars(select(Message).where(Message.reply_to_id == inbound_id)).all()
+        assert s.get(Message, inbound_id).status == "handled"
+    assert ids == [m.id for m in out] and out
+    assert all(m.payload == {"bypass_optout": True} for m in out)
