@@ -113,9 +113,10 @@ def record_attempt(ctx: ModeContext, *, topic: Topic, q: TeachQuestion, key: str
                        skill=skill, correct=result.correct and hints == 0, now=ctx.now)
 
 
-def mastery_line(ctx: ModeContext, topic: Topic) -> str:
-    """"Adding fractions: 72% mastered"."""
-    p = mastery.topic_mastery(ctx.session, ctx.student.id, ctx.pack.pack, topic.skill_ids)
+def mastery_line(ctx: ModeContext, topic: Topic, p: float | None = None) -> str:
+    """"Adding fractions: 72% mastered"; `p`, the topic's mastery when the caller has it."""
+    if p is None:
+        p = mastery.topic_mastery(ctx.session, ctx.student.id, ctx.pack.pack, topic.skill_ids)
     _ = tr(ctx.lang)
     return _("{topic}: {percent}% mastered").format(
         topic=title(ctx.pack, topic, ctx.lang), percent=int(round(p * 100)))

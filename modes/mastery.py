@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ARRAY, String, any_, bindparam, insert, select
+from sqlalchemy import ARRAY, Float, Numeric, String, and_, any_, bindparam, cast, func, insert, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
@@ -181,6 +181,23 @@ def topic_mastery(session: Session, student_id: int, pack_id: str, skills: list[
         p = known.get(s)
         total += p if p is not None else skill_params(session, pack_id, s).guarded().p_init
     return total / len(skills)
+
+
+def topic_priors(session: Session, pack_id: str, skills: list[str]) -> list[float]:
+    """Each skill's P(known) before any attempt, as `topic_mastery` counts an unseen skill."""
+    return [skill_params(session, pack_id, s).guarded().p_init for s in skills]
+
+
+def topic_mastery_sql():
+    """`topic_mastery` as a scalar subquery for PostgreSQL, to ride in another statement:
+    binds `b_sid`, `b_pack`, `b_skills` (the topic's skills) and `b_priors` (`topic_priors`);
+    rounded to 4 places, as the progress row stores it."""
+    known = (func.unnest(bindparam("b_skills", type_=ARRAY(String)), bindparam("b_priors", type_=ARRAY(Float)))
+             .table_valued("skill", "prior").render_derived(name="topic_skills"))
+    return (select(func.round(cast(func.avg(func.coalesce(_SM.c.p_known, known.c.prior)), Numeric), 4))
+            .select_from(known.outerjoin(_SM, and_(_SM.c.student_id == bindparam("b_sid"),
+                                                   _SM.c.pack == bindparam("b_pack"), _SM.c.skill == known.c.skill)))
+            .scalar_subquery())
 
 
 def all_p_known(session: Session, student_id: int, pack_id: str) -> dict[str, float]:

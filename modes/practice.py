@@ -26,7 +26,7 @@ from modes.common import (
     topic_of,
     tr,
 )
-from modes.progress import motivation_line, save_progress, touch_streak
+from modes.progress import motivation_line, save_progress, save_progress_and_mastery, touch_streak
 from rag.schema import BankQuestion, Topic, question_key
 
 ROUND = 10
@@ -82,10 +82,9 @@ class PracticeMode:
         level = selection.next_level(d["level"], d["recent"])
         if level != d["level"]:
             d["level"], d["recent"] = level, []
-        p = mastery.topic_mastery(ctx.session, ctx.student.id, ctx.pack.pack, topic.skill_ids)
         done = d["count"] >= ROUND
-        save_progress(ctx, topic.id, self.name, step=d["count"], steps_total=ROUND, mastery_value=p, completed=done)
-        lines = [fb, mastery_line(ctx, topic)]
+        p = save_progress_and_mastery(ctx, topic, self.name, step=d["count"], steps_total=ROUND, completed=done)
+        lines = [fb, mastery_line(ctx, topic, p)]
         if done:
             _ = tr(ctx.lang)
             d["current"] = None

@@ -17,15 +17,18 @@ from core.models import LessonProgress, Student
 from modes import mastery
 from modes.base import ModeContext
 from modes.common import tr
+from rag.schema import Topic
 
 MAX_GAP_S = 300  # a pause longer than this is not time spent learning
 
 
 _PROGRESS = LessonProgress.__table__
-_UPDATES: dict[tuple[str, bool, bool, bool, bool], DriverStatement] = {}
+_UPDATES: dict[tuple[str, bool, bool | str, bool, bool], DriverStatement] = {}
+IN_STATEMENT = "in statement"  # _progress_update's `mastery_set`: the topic's mastery computed by the UPDATE
 
 
-def _progress_update(dialect: str, gap: bool, mastery_set: bool, restart: bool, completed: bool) -> DriverStatement:
+def _progress_update(dialect: str, gap: bool, mastery_set: bool | str, restart: bool,
+                     completed: bool) -> DriverStatement:
     """The progress UPDATE … RETURNING for this combination of what changes, built once
     (a Core statement: building it on each step, through the ORM, cost more than running it)."""
     key = (dialect, gap, mastery_set, restart, completed)
@@ -36,7 +39,9 @@ def _progress_update(dialect: str, gap: bool, mastery_set: bool, restart: bool, 
                         "updated_at": bindparam("now")}
         if gap:
             values["time_spent_s"] = func.coalesce(c.time_spent_s, 0) + bindparam("gap")
-        if mastery_set:
+        if mastery_set == IN_STATEMENT:
+            values["mastery"] = mastery.topic_mastery_sql()
+        elif mastery_set:
             values["mastery"] = bindparam("b_mastery")
         if restart:
             values["started_at"] = bindparam("now")
@@ -58,9 +63,24 @@ def _progress_update(dialect: str, gap: bool, mastery_set: bool, restart: bool, 
             stmt = DriverStatement(update(_PROGRESS)
                     .where(c.student_id == bindparam("b_sid"), c.pack == bindparam("b_pack"),
                            c.topic == bindparam("b_topic"), c.mode == bindparam("b_mode"))
-                    .values(**values).returning(c.id))
+                    .values(**values).returning(c.id, c.mastery))
         _UPDATES[key] = stmt
     return stmt
+
+
+def _gap(ctx: ModeContext) -> int:
+    """Seconds since the learner's last turn in this mode run, capped (time spent learning)."""
+    last = ctx.data.get("last_seen")
+    if not last:
+        return 0
+    return int(min(max((ctx.now - datetime.fromisoformat(last)).total_seconds(), 0), MAX_GAP_S))
+
+
+def _written(ctx: ModeContext, row_id: int) -> int:
+    loaded = ctx.session.identity_map.get(identity_key(LessonProgress, row_id))
+    if loaded is not None:  # read earlier in this unit of work: its attributes are stale now
+        ctx.session.expire(loaded)
+    return row_id
 
 
 def save_progress(ctx: ModeContext, topic_id: str, mode: str, *, step: int, steps_total: int,
@@ -71,10 +91,7 @@ def save_progress(ctx: ModeContext, topic_id: str, mode: str, *, step: int, step
     only when no row was there), an upsert when a lesson (re)starts. This runs on each lesson
     step, USSD included. Returns the row's id.
     """
-    last = ctx.data.get("last_seen")
-    gap = 0
-    if last:
-        gap = int(min(max((ctx.now - datetime.fromisoformat(last)).total_seconds(), 0), MAX_GAP_S))
+    gap = _gap(ctx)
     ctx.data["last_seen"] = ctx.now.isoformat()
     session = ctx.session
     stmt = _progress_update(session.get_bind().dialect.name, bool(gap), mastery_value is not None, restart, completed)
@@ -86,10 +103,7 @@ def save_progress(ctx: ModeContext, topic_id: str, mode: str, *, step: int, step
         "b_completed_at": ctx.now if completed else None,
     }).scalar()
     if row_id is not None:
-        loaded = session.identity_map.get(identity_key(LessonProgress, row_id))
-        if loaded is not None:  # read earlier in this unit of work: its attributes are stale now
-            session.expire(loaded)
-        return row_id
+        return _written(ctx, row_id)
     row = LessonProgress(student_id=ctx.student.id, pack=ctx.pack.pack, topic=topic_id, mode=mode, step=step,
                          steps_total=steps_total, mastery=round(mastery_value, 4) if mastery_value is not None else 0.0,
                          time_spent_s=gap, started_at=ctx.now, updated_at=ctx.now,
@@ -97,6 +111,31 @@ def save_progress(ctx: ModeContext, topic_id: str, mode: str, *, step: int, step
     session.add(row)
     session.flush()
     return row.id
+
+
+def save_progress_and_mastery(ctx: ModeContext, topic: Topic, mode: str, *, step: int, steps_total: int,
+                              completed: bool = False) -> float:
+    """`save_progress` with the topic's mastery (`mastery.topic_mastery`, returned). On
+    PostgreSQL the UPDATE computes it: one statement on a lesson or practice step instead of
+    the mastery's SELECT and then the UPDATE. Elsewhere, or when the row is not there yet,
+    the SELECT and `save_progress`."""
+    session = ctx.session
+    skills = list(topic.skill_ids)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and skills:
+        gap = _gap(ctx)
+        row = _progress_update(dialect, bool(gap), IN_STATEMENT, False, completed).execute(session, {
+            "b_sid": ctx.student.id, "b_pack": ctx.pack.pack, "b_topic": topic.id, "b_mode": mode, "b_step": step,
+            "b_steps_total": steps_total, "now": ctx.now, "gap": gap, "b_skills": skills,
+            "b_priors": mastery.topic_priors(session, ctx.pack.pack, skills),
+        }).first()
+        if row is not None:
+            ctx.data["last_seen"] = ctx.now.isoformat()
+            _written(ctx, row[0])
+            return row[1]
+    value = mastery.topic_mastery(session, ctx.student.id, ctx.pack.pack, skills)
+    save_progress(ctx, topic.id, mode, step=step, steps_total=steps_total, mastery_value=value, completed=completed)
+    return value
 
 
 def touch_streak(student: Student, now: datetime) -> int:

@@ -35,7 +35,7 @@ from modes.common import (
     topic_of,
     tr,
 )
-from modes.progress import motivation_line, save_progress, touch_streak
+from modes.progress import motivation_line, save_progress, save_progress_and_mastery, touch_streak
 from rag.schema import TEACH_STEPS, TeachQuestion, Topic, question_key
 
 STEPS = len(TEACH_STEPS)
@@ -98,11 +98,15 @@ class TeachMode:
     def _save(self, ctx: ModeContext, topic: Topic, *, restart: bool = False) -> float | None:
         """The progress row on the step in `ctx.data`; the topic's mastery once past the first step."""
         d = ctx.data
+        done = TEACH_STEPS[d["step"]] == "recap"
+        if not restart:  # the mastery computed by the progress write (one statement on PostgreSQL)
+            return save_progress_and_mastery(ctx, topic, self.name, step=d["step"] + 1, steps_total=STEPS,
+                                             completed=done)
         value = None
-        if not (restart and d["step"] == 0):
+        if d["step"] != 0:
             value = mastery.topic_mastery(ctx.session, ctx.student.id, ctx.pack.pack, topic.skill_ids)
         save_progress(ctx, topic.id, self.name, step=d["step"] + 1, steps_total=STEPS, mastery_value=value,
-                      completed=TEACH_STEPS[d["step"]] == "recap", restart=restart)
+                      completed=done, restart=restart)
         return value
 
     def _advance(self, ctx: ModeContext, topic: Topic) -> ModeResult:
