@@ -6,7 +6,8 @@ and `somo worker` rq workers (SimpleWorker), plus the two floors of `bench.bare`
 1. peak throughput, closed loop: the bare endpoint, the bare one-INSERT endpoint, our SMS webhook;
 2. USSD, open loop at --ussd-rate for --seconds (server time per step): every student on the
    same screen at once, then the same sessions started one after another (measured after
-   a ramp of 10 x --think s, every screen in flight in equal shares);
+   a ramp of 10 x --think s, every screen in flight in equal shares); then USSD capacity:
+   staggered sessions at each --ladder rate, rising, until p99 misses the aim twice;
 3. SMS + WhatsApp, open loop at --sms-rate (server time, and end to end: webhook sent ->
    its own reply handed to the mock provider, matched through the outbound row's `reply_to_id`);
 4. --lessons students finish a Teach lesson over SMS (segments, UCS-2 share);
@@ -49,6 +50,7 @@ from bench.stack import (
 )
 
 REDIS = os.environ.get("BENCH_FLOW_REDIS_URL", "redis://127.0.0.1:6379/12")
+USSD_AIM_P99_MS = 50.0
 
 
 def stack_env(db_url: str, mock: str, data_dir: str, llm: bool) -> dict[str, str]:
@@ -75,17 +77,37 @@ def summary(name: str, res: loadgen.Result, rate: float | None = None) -> dict:
             "client_ms": {p: loadgen.pct(client, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}}
 
 
-def ussd_staggered(port: int, run: str, args, first: int) -> dict:
+def ussd_staggered(port: int, run: str, args, first: int, rate: float | None = None,
+                   seconds: float | None = None) -> dict:
     """Phase 2 again with the same scripts, the sessions started one after another
     (`scenario.ussd_staggered`): measured after the ramp, every screen of the script in
     flight in equal shares, where phase 2 has every student on the same screen at once."""
+    rate, seconds = rate or args.ussd_rate, seconds or args.seconds
     think = 0.2 if args.quick else args.think  # the ramp is 10 x think
-    make, schedule, ramp = scenario.ussd_staggered(run, args.ussd_rate, args.seconds, think=think, first=first)
-    res = asyncio.run(loadgen.open_loop(port, make, rate=args.ussd_rate, seconds=ramp + args.seconds,
-                                        schedule=schedule))
+    make, schedule, ramp = scenario.ussd_staggered(run, rate, seconds, think=think, first=first)
+    res = asyncio.run(loadgen.open_loop(port, make, rate=rate, seconds=ramp + seconds, schedule=schedule))
     measured = loadgen.Result(samples=[x for x in res.samples if schedule[x.index] >= ramp], errors=res.errors,
-                              elapsed_s=args.seconds, max_lag_ms=res.max_lag_ms)
-    return {**summary("USSD (AT), sessions staggered", measured, args.ussd_rate), "ramp_s": ramp}
+                              elapsed_s=seconds, max_lag_ms=res.max_lag_ms)
+    return {**summary("USSD (AT), sessions staggered", measured, rate), "ramp_s": ramp,
+            "students": int(rate / 10 * (ramp + seconds)) + 1}
+
+
+def ussd_ladder(port: int, run: str, args, first: int) -> dict:
+    """Staggered USSD at each `--ladder` rate, rising, until p99 misses the aim twice in a
+    row: the highest rate this machine holds, to set beside its one-INSERT floor (a machine
+    slower or busier than the issue's shows it in both)."""
+    rows, misses = [], 0
+    for rate in args.ladder:
+        r = ussd_staggered(port, f"{run}L{rate:g}", args, first, rate=rate, seconds=args.ladder_seconds)
+        first += r["students"]
+        p99 = r["server_ms"]["p99"]
+        rows.append({**r, "held": p99 is not None and p99 < USSD_AIM_P99_MS and not r["errors"]})
+        misses = 0 if rows[-1]["held"] else misses + 1
+        if misses >= 2:
+            break
+        time.sleep(2)  # the last rate's queue drains
+    return {"aim_p99_ms": USSD_AIM_P99_MS, "seconds": args.ladder_seconds, "rates": rows,
+            "highest_held": max((r["offered_per_s"] for r in rows if r["held"]), default=None)}
 
 
 def reply_links(db_url: str) -> dict[str, dict]:
@@ -290,6 +312,9 @@ def run(args) -> dict:
                 api_port, scenario.ussd_request(run_id, max(1, int(args.ussd_rate * args.think))),
                 rate=args.ussd_rate, seconds=args.seconds)), args.ussd_rate)
             result["ussd_staggered"] = ussd_staggered(api_port, run_id + "s", args, first=2 * students + 1)
+            if args.ladder:
+                result["ussd_ladder"] = ussd_ladder(api_port, run_id, args,
+                                                    first=2 * students + 2 + result["ussd_staggered"]["students"])
         sent: dict[int, tuple[str, str]] = {}
         cpu_before, wall_before = cpu_seconds(procs), time.monotonic()
         chat = asyncio.run(loadgen.open_loop(
@@ -355,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--rq-workers", type=int, default=2)
     parser.add_argument("--lessons", type=int, default=4, help="students finishing a lesson over SMS (en/sw)")
+    parser.add_argument("--ladder", default="150,200,250,300",
+                        help="USSD capacity: staggered sessions at these rates (screens/s, rising; '' for none) "
+                             "until p99 misses the aim twice in a row")
+    parser.add_argument("--ladder-seconds", type=float, default=10.0, help="each ladder rate, after its ramp")
     parser.add_argument("--llm", action="store_true", help="configure the OpenAI-compatible mock LLM")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--quick", action="store_true", help="a tiny run (smoke test): seconds 2, rates 20/10")
@@ -367,6 +396,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.seconds, args.peak_seconds, args.ussd_rate, args.sms_rate = 2.0, 1.0, 20.0, 10.0
         args.concurrency, args.api_workers, args.rq_workers, args.lessons = 4, 1, 1, 1
+        args.ladder, args.ladder_seconds = "10,20", 2.0
+    try:
+        args.ladder = [float(x) for x in args.ladder.split(",") if x.strip()]
+    except ValueError:
+        parser.error(f"--ladder: rates as numbers, comma-separated (got {args.ladder!r})")
+    if any(b <= a for a, b in zip(args.ladder, args.ladder[1:], strict=False)) or any(x <= 0 for x in args.ladder):
+        parser.error(f"--ladder: rates must be positive and rising (got {args.ladder})")
     started = time.monotonic()
     result = run(args)
     result["wall_s"] = round(time.monotonic() - started, 1)

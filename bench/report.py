@@ -78,6 +78,7 @@ def markdown(result: dict) -> str:
             continue
         lines.append(_row([r["case"], r["offered_per_s"], r["completed_per_s"], r["server_ms"]["p50"],
                            r["server_ms"]["p95"], r["server_ms"]["p99"], r["client_ms"]["p99"], r["errors"] or ""]))
+    lines += _ladder(result.get("ussd_ladder"), insert)
     lines += ["", "## End to end: inbound webhook sent -> its own reply handed to the provider (ms)", "",
               "Matched through the outbound row's `reply_to_id`; an inbound with no reply of its own is counted "
               "under \"no reply\" (by reason), not charged the next message's reply. \"by phone\" is the older "
@@ -124,6 +125,38 @@ def markdown(result: dict) -> str:
     for name, pids in result["memory_mb"].items():
         lines.append(_row([name, ", ".join(f"{pid}: {mb}" for pid, mb in pids.items())]))
     return "\n".join(lines) + "\n"
+
+
+# The issue's aim and its orientation figure for one INSERT (SQLAlchemy + psycopg 3, about
+# 1,500 requests/s per core): on its two cores, the aim is 300 screens/s against 3,000.
+AIM_SCREENS_PER_S = 300
+REFERENCE_INSERTS_PER_S = 3000
+
+
+def _ladder(ladder: dict | None, insert: float | None) -> list[str]:
+    """The USSD capacity section: each rate tried, and the highest held beside the one-INSERT floor."""
+    if not ladder:
+        return []
+    aim = ladder["aim_p99_ms"]
+    lines = ["", f"## USSD capacity: staggered sessions at rising rates ({ladder['seconds']:g} s each)", "",
+             _row(["offered/s", "completed/s", "server p50", "p95", "p99", f"p99 < {aim:g} ms", "errors"]),
+             _row(["---"] * 7)]
+    for r in ladder["rates"]:
+        lines.append(_row([r["offered_per_s"], r["completed_per_s"], r["server_ms"]["p50"], r["server_ms"]["p95"],
+                           r["server_ms"]["p99"], "yes" if r["held"] else "no", r["errors"] or ""]))
+    held = ladder["highest_held"]
+    if held is None:
+        lines += ["", f"p99 missed {aim:g} ms at every rate tried."]
+        return lines
+    lines += ["", f"p99 stays under {aim:g} ms up to **{held:g} screens/s** of the rates tried."]
+    if insert:
+        ratio = AIM_SCREENS_PER_S / REFERENCE_INSERTS_PER_S
+        lines.append(
+            f"The bare one-INSERT endpoint served {insert:g} requests/s in this run: {held / insert:.3f} screens per "
+            f"one-INSERT request. The aim ({AIM_SCREENS_PER_S} screens/s where one INSERT runs about "
+            f"{REFERENCE_INSERTS_PER_S // 2:,}/s per core, the issue's orientation figure) is a ratio of {ratio:.2f}, "
+            f"which is {ratio * insert:.0f} screens/s at this machine's one-INSERT rate.")
+    return lines
 
 
 def chart(result: dict, path: Path) -> None:

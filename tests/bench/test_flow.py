@@ -38,6 +38,11 @@ def test_quick_flow_bench_writes_its_report(tmp_path):
     # ~40 (20/s for 2 s): the cohorts' small shifts move a few screens across the window's edges
     assert staggered["ramp_s"] == 2.0 and 34 <= staggered["requests"] <= 42 and not staggered["errors"], staggered
     assert staggered["server_ms"]["p99"] >= staggered["server_ms"]["p50"] > 0
+    ladder = result["ussd_ladder"]  # quick: 10 then 20 screens/s, each 2 s after a 2 s ramp
+    assert [r["offered_per_s"] for r in ladder["rates"]] == [10.0, 20.0], ladder
+    assert all(r["requests"] > 0 and r["held"] == (r["server_ms"]["p99"] < 50 and not r["errors"])
+               for r in ladder["rates"]), ladder
+    assert ladder["highest_held"] == max((r["offered_per_s"] for r in ladder["rates"] if r["held"]), default=None)
     assert result["chat"]["drained"] and not result["chat"]["errors"]
     for channel, e2e in result["chat"]["end_to_end_ms"].items():
         assert e2e["replies"] > 0 and e2e["missing"] == 0, (channel, e2e)
@@ -51,6 +56,17 @@ def test_quick_flow_bench_writes_its_report(tmp_path):
     assert all(mb for pids in result["memory_mb"].values() for mb in pids.values())
     text = md.read_text()
     assert "| USSD (AT), sessions staggered | 20.0 |" in text
-    for heading in ("Throughput", "Open loop", "End to end", "SMS per finished Teach lesson", "Cost per student-month",
-                    "Peak memory"):
+    assert "| 10.0 | " in text.split("## USSD capacity")[1].split("## End to end")[0]
+    if ladder["highest_held"] is not None:
+        assert f"up to **{ladder['highest_held']:g} screens/s**" in text and "screens per one-INSERT request" in text
+    for heading in ("Throughput", "Open loop", "USSD capacity", "End to end", "SMS per finished Teach lesson",
+                    "Cost per student-month", "Peak memory"):
         assert f"## {heading}" in text
+
+
+@pytest.mark.parametrize("ladder, said", [("300,200", "rates must be positive and rising"), ("150,fast", "rates as numbers"),
+                                          ("0,100", "rates must be positive and rising")])
+def test_a_bad_ladder_is_refused_before_anything_starts(ladder, said):
+    proc = subprocess.run([sys.executable, "-m", "bench.flow", "--ladder", ladder], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and f"--ladder: {said}" in proc.stderr, proc.stderr[-2000:]
