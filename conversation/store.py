@@ -56,7 +56,8 @@ return 1
 _STATE = ConversationState.__table__
 # Built once: every turn writes the state, and a prebuilt Core statement skips the ORM's
 # statement construction and cache-key work (the compiled form is cached per dialect). The
-# fenced UPDATE is also what gateway.pipeline's USSD screen statement carries (see DEFER).
+# same fenced UPDATE, built anew (`state_update`), is what gateway.pipeline's statements for
+# a USSD screen or a chat reply carry (see DEFER).
 def state_update():
     """The fenced UPDATE of a saved state, a new statement each call (build on this, not on
     STATE_UPDATE once that has run: a compiled statement keeps its memoized columns, and a

@@ -32,7 +32,6 @@ from channels.outbound import (
 from channels.render import render_for
 from conversation.service import HANDLED_WITH_REPLY, process_pending, remember_rest
 from conversation.store import (
-    STATE_UPDATE,
     state_insert,
     state_update,
     take_deferred,
@@ -44,7 +43,7 @@ from core.db import dialect_insert
 from core.driver import DriverStatement
 from core.i18n import translator
 from core.messages import Inbound, Reply
-from core.models import Contact, ConversationState, Direction, Message, MessageStatus, literal_value
+from core.models import Contact, Direction, Message, MessageStatus, literal_value
 from core.observability import count_inbound
 from core.phone import country_of
 from core.runtime import Runtime, get_runtime
@@ -204,19 +203,27 @@ _SCREEN_AND_HANDLED = DriverStatement(pg_insert(_MESSAGES).values(_SCREEN_COLUMN
 # ... and with the turn's state write too (conversation.store's DEFER), the step's last three
 # writes in one statement: the state write first (the fenced UPDATE, or a new learner's
 # first INSERT), the other two only where it wrote.
-def _with_state_write(write) -> DriverStatement:
-    state = write.returning(ConversationState.__table__.c.student_id).cte("saved_state")
+def _state_write_ctes(write):
+    """The state write `write` (a fresh statement: one already compiled keeps its memoized
+    columns, and a RETURNING added to it then gives a CTE with none) as a CTE, the condition
+    that it wrote, and the inbound row's handled mark made only then."""
+    state = write.returning(write.table.c.student_id).cte("saved_state")
     wrote = exists(select(state.c.student_id))
     handled = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_inbound"), wrote).values(_HANDLED_VALUES)
+    return state, wrote, handled.cte("handled")
+
+
+def _with_state_write(write) -> DriverStatement:
+    state, wrote, handled = _state_write_ctes(write)
     return DriverStatement(
         pg_insert(_MESSAGES)
         .from_select(list(_SCREEN_COLUMNS), select(*_SCREEN_COLUMNS.values()).where(wrote))
-        .add_cte(state, handled.cte("handled"))
+        .add_cte(state, handled)
         .returning(_MESSAGES.c.id)
     )
 
 
-_STATE_SCREEN_AND_HANDLED = _with_state_write(STATE_UPDATE)
+_STATE_SCREEN_AND_HANDLED = _with_state_write(state_update())
 _FIRST_STATE_SCREEN_AND_HANDLED = _with_state_write(state_insert(pg_insert))
 
 
@@ -259,18 +266,13 @@ _CHAT_WRITES: dict[tuple[int, tuple[str, ...], bool], DriverStatement] = {}
 def _chat_write(count: int, keys: tuple[str, ...], first: bool) -> DriverStatement:
     stmt = _CHAT_WRITES.get((count, keys, first))
     if stmt is None:
-        # fresh statements: one already compiled (STATE_UPDATE) keeps its memoized columns,
-        # and a RETURNING added to it later gives a CTE with none
-        write = state_insert(pg_insert) if first else state_update()
-        state = write.returning(write.table.c.student_id).cte("saved_state")
-        wrote = exists(select(state.c.student_id))
-        handled = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("b_inbound"), wrote).values(_HANDLED_VALUES)
+        state, wrote, handled = _state_write_ctes(state_insert(pg_insert) if first else state_update())
         parts = [select(*(bindparam(f"b_{key}_{i}", type_=_MESSAGES.c[key].type) for key in keys)).where(wrote)
                  for i in range(count)]
         stmt = DriverStatement(
             pg_insert(_MESSAGES)
             .from_select(list(keys), parts[0] if count == 1 else union_all(*parts))
-            .add_cte(state, handled.cte("handled"))
+            .add_cte(state, handled)
             .returning(*REPLY_COLUMNS)
         )
         stmt = _CHAT_WRITES.setdefault((count, keys, first), stmt)

@@ -23,15 +23,15 @@ MAX_GAP_S = 300  # a pause longer than this is not time spent learning
 
 
 _PROGRESS = LessonProgress.__table__
-_UPDATES: dict[tuple[str, bool, bool | str, bool, bool], DriverStatement] = {}
-IN_STATEMENT = "in statement"  # _progress_update's `mastery_set`: the topic's mastery computed by the UPDATE
+_UPDATES: dict[tuple[str, bool, bool, bool, bool, bool], DriverStatement] = {}
 
 
-def _progress_update(dialect: str, gap: bool, mastery_set: bool | str, restart: bool,
-                     completed: bool) -> DriverStatement:
+def _progress_update(dialect: str, gap: bool, mastery_set: bool, restart: bool, completed: bool,
+                     mastery_computed: bool = False) -> DriverStatement:
     """The progress UPDATE … RETURNING for this combination of what changes, built once
-    (a Core statement: building it on each step, through the ORM, cost more than running it)."""
-    key = (dialect, gap, mastery_set, restart, completed)
+    (a Core statement: building it on each step, through the ORM, cost more than running it).
+    `mastery_computed`: the UPDATE computes the topic's mastery (PostgreSQL, not a restart)."""
+    key = (dialect, gap, mastery_set, restart, completed, mastery_computed)
     stmt = _UPDATES.get(key)
     if stmt is None:
         c = _PROGRESS.c
@@ -39,7 +39,7 @@ def _progress_update(dialect: str, gap: bool, mastery_set: bool | str, restart: 
                         "updated_at": bindparam("now")}
         if gap:
             values["time_spent_s"] = func.coalesce(c.time_spent_s, 0) + bindparam("gap")
-        if mastery_set == IN_STATEMENT:
+        if mastery_computed:
             values["mastery"] = mastery.topic_mastery_sql()
         elif mastery_set:
             values["mastery"] = bindparam("b_mastery")
@@ -124,7 +124,7 @@ def save_progress_and_mastery(ctx: ModeContext, topic: Topic, mode: str, *, step
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and skills:
         gap = _gap(ctx)
-        row = _progress_update(dialect, bool(gap), IN_STATEMENT, False, completed).execute(session, {
+        row = _progress_update(dialect, bool(gap), False, False, completed, mastery_computed=True).execute(session, {
             "b_sid": ctx.student.id, "b_pack": ctx.pack.pack, "b_topic": topic.id, "b_mode": mode, "b_step": step,
             "b_steps_total": steps_total, "now": ctx.now, "gap": gap, "b_skills": skills,
             "b_priors": mastery.topic_priors(session, ctx.pack.pack, skills),
