@@ -88,6 +88,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         app.add_middleware(RecycleConnections, max_requests=rt.settings.keepalive_max_requests)
     app.include_router(webhooks_console.router)
     app.include_router(webhooks_africastalking.router)
+    app.router.routes[:0] = webhooks_africastalking.direct_routes()  # matched first (see DirectRoute)
     app.include_router(webhooks_twilio.router)
     app.include_router(webhooks_whatsapp.router)
     from admin.app import mount_admin  # the web admin (/admin), the API (/api/v1) and the simulator (/)

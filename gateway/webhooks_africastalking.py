@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
+from starlette.routing import Match, Route
 
 from channels import africastalking as at
 from channels.base import InvalidPayload
@@ -62,6 +63,34 @@ async def sms(request: Request) -> PlainTextResponse:
 def _accept_sms(rt, request: Request, body: bytes) -> None:
     form = _form(rt, request, body)
     accept_message(rt, _parsed(at.parse_sms, form, rt.settings.default_country))
+
+
+class DirectRoute(Route):
+    """A POST route served by Starlette's plain handler, ahead of FastAPI's router.
+
+    For the two busiest webhooks (a USSD step, an inbound SMS): their endpoints take the bare
+    `Request` and solve no dependencies, yet FastAPI's routing and request handling were ~1/3
+    of what the event loop spent on each (py-spy of the API workers at 250 screens/s), and
+    this saves 0.12-0.33 ms of CPU per USSD step (`bench.route_ab`). The same endpoint is also
+    on `router` (OpenAPI lists it); this copy answers the POST first.
+    Anything else (another method, a path with a trailing slash) falls through to FastAPI, so
+    405s and redirects read as before. Exceptions reach the app's handlers as before.
+    """
+
+    def __init__(self, path: str, endpoint) -> None:
+        super().__init__(path, endpoint, methods=["POST"], include_in_schema=False)
+
+    def matches(self, scope):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return Match.NONE, {}
+        path, root = scope["path"], scope.get("root_path", "")
+        if (path[len(root):] if root and path.startswith(root) else path) != self.path:
+            return Match.NONE, {}
+        return Match.FULL, {"endpoint": self.endpoint, "path_params": {}, "route": self}
+
+
+def direct_routes() -> list[DirectRoute]:
+    return [DirectRoute(router.prefix + "/ussd", ussd), DirectRoute(router.prefix + "/sms", sms)]
 
 
 @router.post("/ussd/events", response_class=PlainTextResponse)

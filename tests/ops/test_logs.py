@@ -99,3 +99,24 @@ def test_request_ids_are_made_when_missing_or_unsafe(rt):
     unsafe = client.get("/healthz", headers={"X-Request-ID": "x <script>" + "a" * 200})
     assert unsafe.headers["x-request-id"] != made and len(unsafe.headers["x-request-id"]) == 32
     assert client.get("/healthz").headers["x-request-id"] != made
+
+
+def test_made_request_ids_are_hex_unique_and_differ_in_a_forked_child():
+    import os
+
+    from core.logs import new_request_id
+
+    made = [new_request_id() for _ in range(10_000)]
+    assert len(set(made)) == len(made)
+    assert all(len(x) == 32 and x == x.lower() and int(x, 16) >= 0 for x in made)
+    # a process forked after start (an rq work horse) must not repeat its parent's next ids
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert len(child) == 32 and child != new_request_id()
