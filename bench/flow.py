@@ -43,6 +43,8 @@ from bench.stack import (
     free_port,
     fresh_database,
     group_pids,
+    host_cpu,
+    host_cpu_use,
     peak_rss_mb,
     start,
     start_uvicorn,
@@ -85,11 +87,12 @@ def ussd_staggered(port: int, run: str, args, first: int, rate: float | None = N
     rate, seconds = rate or args.ussd_rate, seconds or args.seconds
     think = 0.2 if args.quick else args.think  # the ramp is 10 x think
     make, schedule, ramp = scenario.ussd_staggered(run, rate, seconds, think=think, first=first)
+    cpu = host_cpu()
     res = asyncio.run(loadgen.open_loop(port, make, rate=rate, seconds=ramp + seconds, schedule=schedule))
     measured = loadgen.Result(samples=[x for x in res.samples if schedule[x.index] >= ramp], errors=res.errors,
                               elapsed_s=seconds, max_lag_ms=res.max_lag_ms)
     return {**summary("USSD (AT), sessions staggered", measured, rate), "ramp_s": ramp,
-            "students": int(rate / 10 * (ramp + seconds)) + 1}
+            "students": int(rate / 10 * (ramp + seconds)) + 1, "host_cpu": host_cpu_use(cpu, host_cpu())}
 
 
 def ussd_ladder(port: int, run: str, args, first: int) -> dict:
@@ -308,19 +311,22 @@ def run(args) -> dict:
             students = max(1, int(args.ussd_rate * args.think))
             asyncio.run(loadgen.open_loop(api_port, scenario.ussd_request(run_id + "w", students, students),
                                           rate=args.ussd_rate, seconds=min(3.0, args.seconds)))
+            cpu = host_cpu()
             result["ussd"] = summary("USSD (AT)", asyncio.run(loadgen.open_loop(
                 api_port, scenario.ussd_request(run_id, max(1, int(args.ussd_rate * args.think))),
                 rate=args.ussd_rate, seconds=args.seconds)), args.ussd_rate)
+            result["ussd"]["host_cpu"] = host_cpu_use(cpu, host_cpu())
             result["ussd_staggered"] = ussd_staggered(api_port, run_id + "s", args, first=2 * students + 1)
             if args.ladder:
                 result["ussd_ladder"] = ussd_ladder(api_port, run_id, args,
                                                     first=2 * students + 2 + result["ussd_staggered"]["students"])
         sent: dict[int, tuple[str, str]] = {}
-        cpu_before, wall_before = cpu_seconds(procs), time.monotonic()
+        cpu_before, wall_before, host_before = cpu_seconds(procs), time.monotonic(), host_cpu()
         chat = asyncio.run(loadgen.open_loop(
             api_port, scenario.chat_request(run_id, max(1, int(args.sms_rate * args.think)), sent),
             rate=args.sms_rate, seconds=args.seconds))
         result["chat"] = summary("SMS + WhatsApp inbound", chat, args.sms_rate)
+        result["chat"]["host_cpu"] = host_cpu_use(host_before, host_cpu())
         result["chat"]["drained"] = drained(r, 120)
         # How busy each process was from the first inbound to the drained queue: a worker well
         # below one CPU second per second was waiting, not short of CPU.
@@ -403,10 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--ladder: rates as numbers, comma-separated (got {args.ladder!r})")
     if any(b <= a for a, b in zip(args.ladder, args.ladder[1:], strict=False)) or any(x <= 0 for x in args.ladder):
         parser.error(f"--ladder: rates must be positive and rising (got {args.ladder})")
-    started = time.monotonic()
+    started, cpu = time.monotonic(), host_cpu()
     result = run(args)
     result["wall_s"] = round(time.monotonic() - started, 1)
     result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["machine"]["host_cpu"] = host_cpu_use(cpu, host_cpu())  # the whole run
     if args.only:
         print(json.dumps({key: result.get(key) for key in ("machine", "peak", "chat", "wall_s")}, indent=1))
         return 0

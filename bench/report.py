@@ -50,6 +50,11 @@ def _row(cells) -> str:
     return "| " + " | ".join("" if c is None else str(c) for c in cells) + " |"
 
 
+def _cpu(use: dict | None) -> str | None:
+    """The machine's CPU during a phase: busy %, stolen % (None for a run from before it was read)."""
+    return f"{use['busy']:g} / {use['stolen']:g}" if use else None
+
+
 def markdown(result: dict) -> str:
     peak = result["peak"]
     bare, insert = (peak["bare FastAPI endpoint"]["completed_per_s"],
@@ -57,7 +62,10 @@ def markdown(result: dict) -> str:
     ours = peak["SMS webhook (store + queue)"]["completed_per_s"]
     lines = [f"# Somo whole-flow benchmark ({time.strftime('%Y-%m-%d %H:%M')})", "",
              f"Machine: {result['machine']['cpus']} CPUs, load average at start "
-             f"{result['machine']['load_avg_at_start']}; run took {result.get('wall_s')} s. "
+             f"{result['machine']['load_avg_at_start']}; run took {result.get('wall_s')} s"
+             + (f"; CPU busy {result['machine']['host_cpu']['busy']:g} %, of which stolen by the host "
+                f"{result['machine']['host_cpu']['stolen']:g} %" if result["machine"].get("host_cpu") else "")
+             + ". "
              f"Arguments: `{json.dumps(result['args'])}`", "",
              "## Throughput (closed loop, peak)", "",
              _row(["endpoint", "requests/s", "ratio to bare", "ratio to one-INSERT", "p50 ms", "p99 ms", "errors"]),
@@ -70,14 +78,18 @@ def markdown(result: dict) -> str:
     lines += ["", f"Inbound SMS throughput is **{round(ours / insert * 100) if insert else '?'} %** of the bare "
               f"one-INSERT endpoint (same driver, same pool) and {round(ours / bare * 100) if bare else '?'} % "
               "of the bare endpoint.", "", "## Open loop: server time per route", "",
-              _row(["route", "offered/s", "completed/s", "server p50", "p95", "p99", "client p99", "errors"]),
-              _row(["---"] * 8)]
+              "CPU busy / stolen: the machine's CPU time during the phase (ramp included), in %: all of it "
+              "busy, part of it given by the host to other guests (steal) while this one waited.", "",
+              _row(["route", "offered/s", "completed/s", "server p50", "p95", "p99", "client p99", "errors",
+                    "CPU busy / stolen %"]),
+              _row(["---"] * 9)]
     for key in ("ussd", "ussd_staggered", "chat"):
         r = result.get(key)
         if r is None:  # a report of a run from before the staggered phase
             continue
         lines.append(_row([r["case"], r["offered_per_s"], r["completed_per_s"], r["server_ms"]["p50"],
-                           r["server_ms"]["p95"], r["server_ms"]["p99"], r["client_ms"]["p99"], r["errors"] or ""]))
+                           r["server_ms"]["p95"], r["server_ms"]["p99"], r["client_ms"]["p99"], r["errors"] or "",
+                           _cpu(r.get("host_cpu"))]))
     lines += _ladder(result.get("ussd_ladder"), insert)
     lines += ["", "## End to end: inbound webhook sent -> its own reply handed to the provider (ms)", "",
               "Matched through the outbound row's `reply_to_id`; an inbound with no reply of its own is counted "
@@ -139,11 +151,13 @@ def _ladder(ladder: dict | None, insert: float | None) -> list[str]:
         return []
     aim = ladder["aim_p99_ms"]
     lines = ["", f"## USSD capacity: staggered sessions at rising rates ({ladder['seconds']:g} s each)", "",
-             _row(["offered/s", "completed/s", "server p50", "p95", "p99", f"p99 < {aim:g} ms", "errors"]),
-             _row(["---"] * 7)]
+             _row(["offered/s", "completed/s", "server p50", "p95", "p99", f"p99 < {aim:g} ms", "errors",
+                   "CPU busy / stolen %"]),
+             _row(["---"] * 8)]
     for r in ladder["rates"]:
         lines.append(_row([r["offered_per_s"], r["completed_per_s"], r["server_ms"]["p50"], r["server_ms"]["p95"],
-                           r["server_ms"]["p99"], "yes" if r["held"] else "no", r["errors"] or ""]))
+                           r["server_ms"]["p99"], "yes" if r["held"] else "no", r["errors"] or "",
+                           _cpu(r.get("host_cpu"))]))
     held = ladder["highest_held"]
     if held is None:
         lines += ["", f"p99 missed {aim:g} ms at every rate tried."]

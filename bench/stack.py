@@ -128,6 +128,27 @@ def cpu_seconds_of(pids: list[int]) -> float:
     return total
 
 
+def host_cpu(stat: str = "/proc/stat") -> list[int]:
+    """The machine's CPU time counters, all CPUs together (the first line of /proc/stat: user,
+    nice, system, idle, iowait, irq, softirq, steal, ...), in ticks."""
+    with open(stat) as fh:
+        fields = fh.readline().split()
+    return [int(x) for x in fields[1:9]] + [0] * max(0, 9 - len(fields))
+
+
+def host_cpu_use(before: list[int], after: list[int]) -> dict[str, float]:
+    """How the machine's CPU time went between two `host_cpu` readings, in % of all of it:
+    `busy` (anything but idle and iowait, stolen time included) and `stolen` (steal: time
+    the hypervisor gave to other guests while this one had work). A shared host that steals
+    a tenth of the time takes it from the server being measured."""
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(spent)
+    if total <= 0:
+        return {"busy": 0.0, "stolen": 0.0}
+    return {"busy": round(100 * (total - spent[3] - spent[4]) / total, 1),
+            "stolen": round(100 * spent[7] / total, 1)}
+
+
 def postgres_backends(database: str) -> list[int]:
     """The PostgreSQL backends serving `database` (their title names it: "postgres: [cluster:] user db ...")."""
     pids = []

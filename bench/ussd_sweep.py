@@ -43,6 +43,8 @@ from bench.stack import (
     free_port,
     fresh_database,
     group_pids,
+    host_cpu,
+    host_cpu_use,
     postgres_backends,
     start,
     start_uvicorn,
@@ -78,7 +80,9 @@ def one_rate(port: int, rate: float, seconds: float, think: float, api=None, dat
     api_cpu = cpu_seconds_of(api_pids)
     per_worker = {pid: cpu_seconds_of([pid]) for pid in api_pids}
     pg_cpu = {pid: cpu_seconds_of([pid]) for pid in postgres_backends(database)} if database else {}
+    host = host_cpu()
     res = asyncio.run(loadgen.open_loop(port, scenario.ussd_request(run, students, first, answers), rate=rate, seconds=seconds))
+    host = host_cpu_use(host, host_cpu())
     done = max(1, len(res.samples))
     # CPU per screen: the API workers', and PostgreSQL's (the backends serving the scratch
     # database; one that opened during the run counts whole, one that closed counts nothing).
@@ -97,7 +101,8 @@ def one_rate(port: int, rate: float, seconds: float, think: float, api=None, dat
     return {"offered_per_s": rate, "completed_per_s": round(len(res.samples) / res.elapsed_s, 1) if res.elapsed_s else 0,
             "ok": ok, "errors": res.errors, "generator_max_lag_ms": round(res.max_lag_ms, 1),
             "lesson_screen_share": round(lesson / max(1, len(res.samples)), 2),
-            **{f"server_{p}_ms": loadgen.pct(server, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}, **cpu}
+            **{f"server_{p}_ms": loadgen.pct(server, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))}, **cpu,
+            "host_cpu": host}
 
 
 def _staggered(port: int, run: str, rate: float, seconds: float, think: float, api, database: str) -> dict:
@@ -113,7 +118,8 @@ def _staggered(port: int, run: str, rate: float, seconds: float, think: float, a
 
         async def mark(name: str, at: float) -> None:
             await asyncio.sleep(at)
-            marks[name] = (time.perf_counter(), cpu_seconds_of(api_pids), {p: cpu_seconds_of([p]) for p in postgres_backends(database)} if database else {})
+            marks[name] = (time.perf_counter(), cpu_seconds_of(api_pids),
+                           {p: cpu_seconds_of([p]) for p in postgres_backends(database)} if database else {}, host_cpu())
 
         timer = asyncio.gather(mark("from", ramp), mark("to", ramp + seconds))
         res = await loadgen.open_loop(port, make, rate=rate, seconds=ramp + seconds, schedule=schedule)
@@ -123,7 +129,7 @@ def _staggered(port: int, run: str, rate: float, seconds: float, think: float, a
     res, marks = asyncio.run(measured())
     kept = [x for x in res.samples if schedule[x.index] >= ramp]
     server = [x.server_ms for x in kept if x.server_ms is not None]
-    (t0, api0, pg0), (t1, api1, pg1) = marks["from"], marks["to"]
+    (t0, api0, pg0, host0), (t1, api1, pg1, host1) = marks["from"], marks["to"]
     done = max(1, sum(1 for i in schedule if ramp <= i < ramp + seconds))
     pg_cpu = sum(v - pg0.get(p, 0.0) for p, v in pg1.items())
     return {"offered_per_s": rate, "staggered": True, "ramp_s": ramp,
@@ -134,7 +140,7 @@ def _staggered(port: int, run: str, rate: float, seconds: float, think: float, a
             **{f"server_{p}_ms": loadgen.pct(server, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
             "api_cpu_ms_per_screen": round((api1 - api0) * 1000 / done, 2) if api_pids else None,
             "pg_cpu_ms_per_screen": round(pg_cpu * 1000 / done, 2) if database else None,
-            "measured_s": round(t1 - t0, 1)}
+            "measured_s": round(t1 - t0, 1), "host_cpu": host_cpu_use(host0, host1)}
 
 
 def run(rates: list[float], seconds: float, think: float, api_workers: int, returning: bool = False,

@@ -54,8 +54,14 @@ def test_quick_flow_bench_writes_its_report(tmp_path):
     assert 0 < lessons["replies_per_lesson"] <= 5  # over SMS the steps flow: 4 messages for the first topic
     assert lessons["ucs2_share"] == 0.0  # English lesson text stays GSM-7
     assert all(mb for pids in result["memory_mb"].values() for mb in pids.values())
+    for phase in (result["ussd"], staggered, result["chat"], *ladder["rates"]):
+        assert 0 <= phase["host_cpu"]["stolen"] <= phase["host_cpu"]["busy"] <= 100, phase
+    assert 0 < result["machine"]["host_cpu"]["busy"] <= 100
     text = md.read_text()
     assert "| USSD (AT), sessions staggered | 20.0 |" in text
+    cpu = staggered["host_cpu"]
+    assert f"| {cpu['busy']:g} / {cpu['stolen']:g} |" in text and "CPU busy / stolen %" in text
+    assert f"of which stolen by the host {result['machine']['host_cpu']['stolen']:g} %" in text
     assert "| 10.0 | " in text.split("## USSD capacity")[1].split("## End to end")[0]
     if ladder["highest_held"] is not None:
         assert f"up to **{ladder['highest_held']:g} screens/s**" in text and "screens per one-INSERT request" in text
