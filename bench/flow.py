@@ -87,12 +87,21 @@ def ussd_staggered(port: int, run: str, args, first: int, rate: float | None = N
     rate, seconds = rate or args.ussd_rate, seconds or args.seconds
     think = 0.2 if args.quick else args.think  # the ramp is 10 x think
     make, schedule, ramp = scenario.ussd_staggered(run, rate, seconds, think=think, first=first)
-    cpu = host_cpu()
-    res = asyncio.run(loadgen.open_loop(port, make, rate=rate, seconds=ramp + seconds, schedule=schedule))
+
+    async def measured_window():  # the machine's CPU read at the ramp's end and at the run's
+        async def read_at(at: float) -> list[int]:
+            await asyncio.sleep(at)
+            return host_cpu()
+
+        cpu = asyncio.gather(read_at(ramp), read_at(ramp + seconds))
+        res = await loadgen.open_loop(port, make, rate=rate, seconds=ramp + seconds, schedule=schedule)
+        return res, await cpu
+
+    res, (cpu_from, cpu_to) = asyncio.run(measured_window())
     measured = loadgen.Result(samples=[x for x in res.samples if schedule[x.index] >= ramp], errors=res.errors,
                               elapsed_s=seconds, max_lag_ms=res.max_lag_ms)
     return {**summary("USSD (AT), sessions staggered", measured, rate), "ramp_s": ramp,
-            "students": int(rate / 10 * (ramp + seconds)) + 1, "host_cpu": host_cpu_use(cpu, host_cpu())}
+            "students": int(rate / 10 * (ramp + seconds)) + 1, "host_cpu": host_cpu_use(cpu_from, cpu_to)}
 
 
 def ussd_ladder(port: int, run: str, args, first: int) -> dict:

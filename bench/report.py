@@ -78,8 +78,9 @@ def markdown(result: dict) -> str:
     lines += ["", f"Inbound SMS throughput is **{round(ours / insert * 100) if insert else '?'} %** of the bare "
               f"one-INSERT endpoint (same driver, same pool) and {round(ours / bare * 100) if bare else '?'} % "
               "of the bare endpoint.", "", "## Open loop: server time per route", "",
-              "CPU busy / stolen: the machine's CPU time during the phase (ramp included), in %: all of it "
-              "busy, part of it given by the host to other guests (steal) while this one waited.", "",
+              "CPU busy / stolen: the machine's CPU time while a phase was measured (a staggered phase after "
+              "its ramp), in %: all of it busy, part of it given by the host to other guests (steal) while "
+              "this one waited.", "",
               _row(["route", "offered/s", "completed/s", "server p50", "p95", "p99", "client p99", "errors",
                     "CPU busy / stolen %"]),
               _row(["---"] * 9)]
