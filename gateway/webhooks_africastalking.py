@@ -69,8 +69,8 @@ class DirectRoute(Route):
     """A POST route served by Starlette's plain handler, ahead of FastAPI's router.
 
     For the two busiest webhooks (a USSD step, an inbound SMS): their endpoints take the bare
-    `Request` and solve no dependencies, yet FastAPI's routing and request handling were ~1/3
-    of what the event loop spent on each (py-spy of the API workers at 250 screens/s), and
+    `Request` and solve no dependencies, yet FastAPI's routing and request handling were about
+    a third of each one's ASGI request path (py-spy of the API workers at 250 screens/s), and
     this saves 0.12-0.33 ms of CPU per USSD step (`bench.route_ab`). The same endpoint is also
     on `router` (OpenAPI lists it); this copy answers the POST first.
     Anything else (another method, a path with a trailing slash) falls through to FastAPI, so
