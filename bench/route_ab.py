@@ -1,7 +1,7 @@
 """What FastAPI's routing costs a USSD step: the app as served against the same app with its
 direct routes taken out (`gateway.webhooks_africastalking.DirectRoute`), in one process.
 
-Both apps share one runtime (a scratch PostgreSQL database, Redis db 13) and are called
+Both apps share one runtime (`bench.ussd_profile.scratch_runtime`: a scratch PostgreSQL database, Redis db 13) and are called
 directly over ASGI, the webhook's threadpool hop included. On every round of the USSD script
 (dial, onboarding, the menu, a Teach lesson) the students are split between them, alternating,
 so both see the same screens and the same moments of a noisy machine: CPU per request (this
@@ -17,34 +17,21 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from urllib.parse import urlencode
 
 from bench.inbound_profile import _post
-from bench.stack import drop_database, fresh_database
-from bench.ussd_profile import REDIS, SCRIPT
+from bench.ussd_profile import SCRIPT, scratch_runtime
 
 WARM_UP = 10  # the first students of each round are not counted
 
 
 def run(students: int) -> dict:
-    from pydantic import SecretStr
-
-    from core.runtime import set_runtime
     from gateway.app import create_app
     from gateway.webhooks_africastalking import DirectRoute
-    from tests.conftest import make_runtime
-    from tests.conversation.helpers import load_pack
 
-    db_url = fresh_database("somo_bench_route")
-    rt = make_runtime(db_url, REDIS, tmp_path=tempfile.mkdtemp(prefix="somo-route-"), rate_limit_per_minute=100)
-    rt.settings.at_webhook_token = SecretStr("bench-token")
-    rt.redis.flushdb()
-    set_runtime(rt)
-    try:
-        load_pack(rt)
+    with scratch_runtime("somo_bench_route", rate_limit_per_minute=100, at_webhook_token="bench-token") as (rt, _):
         apps = {"direct": create_app(rt), "fastapi": create_app(rt)}
         apps["fastapi"].router.routes[:] = [r for r in apps["fastapi"].router.routes if not isinstance(r, DirectRoute)]
         cpu: dict[str, list[float]] = {name: [] for name in apps}
@@ -71,10 +58,6 @@ def run(students: int) -> dict:
         return {"bench": "route_ab", "students": students, **out,
                 "saved_ms_mean": round(out["fastapi"]["cpu_ms_mean"] - out["direct"]["cpu_ms_mean"], 3),
                 "saved_ms_median": round(out["fastapi"]["cpu_ms_median"] - out["direct"]["cpu_ms_median"], 3)}
-    finally:
-        rt.redis.flushdb()
-        rt.close()
-        drop_database(db_url)
 
 
 def main(argv: list[str] | None = None) -> int:

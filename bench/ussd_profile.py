@@ -83,19 +83,32 @@ class Counts:
         yield
 
 
-def run(students: int, profile_path: str | None, trace: bool = False) -> dict:
-    from channels import africastalking as at
+@contextmanager
+def scratch_runtime(prefix: str, **settings):
+    """(runtime, database URL): a scratch PostgreSQL database and Redis db 13 (flushed), the
+    sample pack loaded; the database dropped and the Redis db flushed after."""
     from core.runtime import set_runtime
-    from gateway.pipeline import handle_ussd
     from tests.conftest import make_runtime
     from tests.conversation.helpers import load_pack
 
-    db_url = fresh_database("somo_bench_prof")
-    rt = make_runtime(db_url, REDIS, tmp_path=tempfile.mkdtemp(prefix="somo-prof-"), rate_limit_per_minute=30)
+    db_url = fresh_database(prefix)
+    rt = make_runtime(db_url, REDIS, tmp_path=tempfile.mkdtemp(prefix=f"{prefix}-"), **settings)
     rt.redis.flushdb()
     set_runtime(rt)
     try:
         load_pack(rt)
+        yield rt, db_url
+    finally:
+        rt.redis.flushdb()
+        rt.close()
+        drop_database(db_url)
+
+
+def run(students: int, profile_path: str | None, trace: bool = False) -> dict:
+    from channels import africastalking as at
+    from gateway.pipeline import handle_ussd
+
+    with scratch_runtime("somo_bench_prof", rate_limit_per_minute=30) as (rt, db_url):
         counts = Counts(rt.engine, rt.redis)
         per_step: list[dict] = []
         profiler = None
@@ -144,10 +157,6 @@ def run(students: int, profile_path: str | None, trace: bool = False) -> dict:
             "example_steps": [{k: s[k] for k in ("ms", "sql_by_verb", "redis_by_cmd", "screen")}
                               for s in per_step if s["student"] == 1],
         }
-    finally:
-        rt.redis.flushdb()
-        rt.close()
-        drop_database(db_url)
 
 
 def main(argv: list[str] | None = None) -> int:

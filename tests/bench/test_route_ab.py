@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from pathlib import Path
 
-from tests import services
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.run import ROOT, bench_json
 
 
 def test_route_ab_splits_the_students_evenly_and_reports_both():
-    services.require("PostgreSQL", services.PG_ADMIN_URL)
-    services.require("Redis", services.REDIS_BASE + "/0")
-    done = subprocess.run([sys.executable, "-m", "bench.route_ab", "--students", "14"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = bench_json("route_ab", "--students", "14")
     # 4 students a round counted (the first 10 warm up), 11 rounds of the USSD script, split in two
     assert result["direct"]["requests"] == result["fastapi"]["requests"] == 22, result
     assert result["direct"]["cpu_ms_mean"] > 0 and result["fastapi"]["cpu_ms_mean"] > 0, result

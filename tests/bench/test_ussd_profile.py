@@ -7,23 +7,11 @@ state, the release with the new one).
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-from tests import services
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.run import bench_json
 
 
 def test_a_ussd_step_keeps_its_round_trip_budget():
-    services.require("PostgreSQL", services.PG_ADMIN_URL)
-    services.require("Redis", services.REDIS_BASE + "/0")
-    done = subprocess.run([sys.executable, "-m", "bench.ussd_profile", "--students", "3"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = bench_json("ussd_profile", "--students", "3")
     assert result["steps"] == 2 * 16  # two students after the warm-up one, 16 screens each
     # onboarding, the menu and a Teach lesson: 4.62 statements a step on average (5.88 before the
     # state write joined the screen's statement, 4.94 before a first dial's were folded), never
