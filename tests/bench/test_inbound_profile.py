@@ -5,26 +5,14 @@ inbound message (its replies are sent from that job), every reply handed to the 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests import services
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.run import bench_json
 
 
 @pytest.mark.timeout(120)
 def test_inbound_profile_runs_and_keeps_the_budget():
-    services.require("PostgreSQL", services.PG_ADMIN_URL)
-    services.require("Redis", "redis://127.0.0.1:6379/11")
-    proc = subprocess.run([sys.executable, "-m", "bench.inbound_profile", "--messages", "50"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=110)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = bench_json("inbound_profile", "--messages", "50", timeout=110)
     returning, first = result["route"]["returning"], result["route"]["first contact"]
     assert returning["example_redis"] == {"EVALSHA": 1} and returning["redis"] == 1.0
     assert returning["sql"] == 1.0 and first["sql"] == 1.0
