@@ -42,15 +42,20 @@ SCRIPT, RESUME = cumulative(ANSWERS), cumulative(RESUME_ANSWERS)
 
 
 class Counts:
-    """Counts SQL statements (by verb) and Redis commands while `active`."""
+    """Counts SQL statements (by verb), Redis commands, pool checkouts and the ORM's unit-of-work
+    flushes (a flush with something to write: `before_flush` fires only then) while `active`."""
 
     def __init__(self, engine, redis) -> None:
+        from sqlalchemy.orm import Session
+
         self.sql: Counter[str] = Counter()
         self.redis: Counter[str] = Counter()
         self.checkouts = 0
+        self.flushes = 0
         self.trace = False
         event.listen(engine, "before_cursor_execute", self._on_sql)
         event.listen(engine.pool, "checkout", self._on_checkout)
+        event.listen(Session, "before_flush", self._on_flush)
         original = redis.execute_command
 
         def counted(*args, **kwargs):
@@ -70,6 +75,9 @@ class Counts:
     def _on_checkout(self, *_args) -> None:
         self.checkouts += 1
 
+    def _on_flush(self, *_args) -> None:
+        self.flushes += 1
+
     def _on_sql(self, conn, cursor, statement, params, context, executemany) -> None:
         self.sql[statement.split(None, 1)[0].upper()] += 1
         if self.trace:
@@ -80,6 +88,7 @@ class Counts:
         self.sql.clear()
         self.redis.clear()
         self.checkouts = 0
+        self.flushes = 0
         yield
 
 
@@ -136,7 +145,8 @@ def run(students: int, profile_path: str | None, trace: bool = False) -> dict:
                         cpu = (time.process_time() - c0) * 1000
                         per_step.append({"student": i, "ms": ms, "cpu_ms": cpu, "sql": sum(counts.sql.values()),
                                          "sql_by_verb": dict(counts.sql), "redis": sum(counts.redis.values()),
-                                         "redis_by_cmd": dict(counts.redis), "checkouts": counts.checkouts, "screen": screen[:40]})
+                                         "redis_by_cmd": dict(counts.redis), "checkouts": counts.checkouts, "flushes": counts.flushes,
+                                         "screen": screen[:40]})
         if profiler is not None:
             profiler.stop()
             with open(profile_path, "w") as fh:
@@ -154,7 +164,11 @@ def run(students: int, profile_path: str | None, trace: bool = False) -> dict:
             "sql_per_step_max": max(s["sql"] for s in steady),
             "redis_per_step_mean": round(statistics.fmean(s["redis"] for s in steady), 2),
             "pool_checkouts_per_step_mean": round(statistics.fmean(s["checkouts"] for s in steady), 2),
-            "example_steps": [{k: s[k] for k in ("ms", "sql_by_verb", "redis_by_cmd", "screen")}
+            # the ORM's unit of work, run only where a step adds or changes an object it holds
+            # (a first dial's new learner and contact; 4 a student before round 13's write_now)
+            "orm_flushes_per_step_mean": round(statistics.fmean(s["flushes"] for s in steady), 3),
+            "orm_flushes_per_student": round(sum(s["flushes"] for s in steady) / max(1, students - 1), 2),
+            "example_steps": [{k: s[k] for k in ("ms", "sql_by_verb", "redis_by_cmd", "flushes", "screen")}
                               for s in per_step if s["student"] == 1],
         }
 
@@ -170,12 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     examples = result.pop("example_steps")
     if args.verbose:
         for s in examples:
-            print(f"{s['ms']:7.2f} ms  sql {s['sql_by_verb']}  redis {s['redis_by_cmd']}  {s['screen']!r}")
+            print(f"{s['ms']:7.2f} ms  sql {s['sql_by_verb']}  redis {s['redis_by_cmd']}  orm flushes {s['flushes']}  "
+                  f"{s['screen']!r}")
     print(f"USSD step: p50 {result['ms_p50']} ms, p95 {result['ms_p95']} ms, CPU {result['cpu_ms_mean']} ms (this process) "
           f"+ {result['pg_cpu_ms_mean']} ms (PostgreSQL's backends), "
           f"{result['sql_per_step_mean']} SQL statements (max {result['sql_per_step_max']}), "
           f"{result['redis_per_step_mean']} Redis commands, {result['pool_checkouts_per_step_mean']} pool checkouts "
-          f"(a ping round trip only after 1 s idle) per step; admin db {PG_ADMIN.rsplit('/', 1)[0]}")
+          f"(a ping round trip only after 1 s idle) and {result['orm_flushes_per_step_mean']} ORM unit-of-work flushes "
+          f"per step; admin db {PG_ADMIN.rsplit('/', 1)[0]}")
     print(json.dumps(result))
     return 0
 

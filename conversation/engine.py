@@ -30,7 +30,7 @@ from conversation.store import ConvState, StateStore
 from conversation.text import gettext_for, offered_languages
 from conversation.world import DbWorld, Facts
 from core import clock
-from core.driver import DriverStatement
+from core.driver import DriverStatement, write_now
 from core.i18n import LANGUAGES
 from core.messages import Inbound, Reply
 from core.models import Contact, Enrolment, SchoolClass, Student
@@ -138,7 +138,7 @@ def touch(student: Student) -> None:
     now = clock.now()
     last = student.last_active_at
     if last is None or now - last >= ACTIVE_PRECISION or now < last:
-        student.last_active_at = now
+        write_now(student, last_active_at=now)
 
 
 def _enrolled_here(session: Session, student_id: int) -> bool:
@@ -240,16 +240,17 @@ class Turn:
     def apply(self, student: Student, outcome: fx.Outcome, facts: Facts, depth: int) -> Reply:
         st, reply = outcome.state, outcome.reply
         for eff in outcome.effects:
+            # the learner's own columns written at once, without leaving the object for the ORM's flush
             if isinstance(eff, fx.SetLanguage):
-                student.language = eff.lang
+                write_now(student, language=eff.lang)
             elif isinstance(eff, fx.SetName):
-                student.name = eff.name
+                write_now(student, name=eff.name)
             elif isinstance(eff, fx.SetPin):
                 student.pin_hash = hash_pin(eff.pin)
             elif isinstance(eff, fx.Enrol):
                 self.enrol(student, eff.class_id)
             elif isinstance(eff, fx.FinishOnboarding):
-                student.onboarded = True
+                write_now(student, onboarded=True)
             elif isinstance(eff, fx.RunMode):
                 reply = self.lessons.run(student, st, eff, facts)
             elif isinstance(eff, (fx.SwitchStudent, fx.AddStudent)) and depth == 0:

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, func, update
 from sqlalchemy.orm.util import identity_key
 
 from core.db import dialect_insert
-from core.driver import DriverStatement
+from core.driver import DriverStatement, write_now
 from core.models import LessonProgress, Student
 from modes import mastery
 from modes.base import ModeContext
@@ -144,8 +144,8 @@ def touch_streak(student: Student, now: datetime) -> int:
     last = student.streak_last_day
     if last == today:
         return student.streak_days or 1
-    student.streak_days = (student.streak_days or 0) + 1 if last == today - timedelta(days=1) else 1
-    student.streak_last_day = today
+    write_now(student, streak_days=(student.streak_days or 0) + 1 if last == today - timedelta(days=1) else 1,
+              streak_last_day=today)
     return student.streak_days
 
 

@@ -18,4 +18,7 @@ def test_a_ussd_step_keeps_its_round_trip_budget():
     # more than 7 (a wrong practice answer; 9 before: a first dial); the Redis lock, no GETDEL
     assert result["sql_per_step_mean"] <= 4.65 and result["sql_per_step_max"] <= 7, result
     assert result["redis_per_step_mean"] <= 2.0, result
+    # the learner's own writes (language, name, onboarded, streak, last active) go straight to
+    # the database (core.driver.write_now): no step runs the ORM's unit of work (4 a student before)
+    assert result["orm_flushes_per_student"] == 0, result
     assert result["cpu_ms_mean"] > 0 and result["pg_cpu_ms_mean"] > 0, result

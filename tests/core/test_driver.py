@@ -243,3 +243,80 @@ def test_an_update_or_delete_of_the_audit_log_is_refused(url_fixture, request):
             assert DriverStatement(select(func.count()).select_from(audit)).execute(conn, {}).scalar() >= 0
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("url_fixture", ["pg_url", "sqlite_url"])
+def test_write_now_updates_at_once_and_leaves_the_object_clean(url_fixture, request):
+    from sqlalchemy.orm import Session
+
+    from core.driver import write_now
+    from core.models import Student
+
+    engine = make_engine(normalise_db_url(request.getfixturevalue(url_fixture)), pool_size=1)
+    sent: list[str] = []
+    flushed: list[int] = []
+    event.listen(engine, "before_cursor_execute", lambda c, cur, statement, *a: sent.append(" ".join(statement.split())))
+    phone = "+254700000931" if url_fixture == "pg_url" else "+254700000932"
+    try:
+        with Session(engine) as session:
+            event.listen(session, "before_flush", lambda *a: flushed.append(1))
+            cid = _contact(session.connection(), phone) if url_fixture == "pg_url" else None
+            if cid is None:
+                contact = Contact(phone=phone, country="KE", channels_seen=[], opted_out=False, created_at=datetime.now(UTC))
+                session.add(contact)
+                session.flush()
+                cid = contact.id
+            student = Student(contact_id=cid, name="", language="en")
+            session.add(student)
+            write_now(student, name="Amina")  # not inserted yet: a plain assignment, the flush writes it
+            assert student.name == "Amina" and student in session.new
+            session.commit()
+            flushed.clear()
+            day = datetime(2026, 12, 7, tzinfo=UTC).date()
+            session.refresh(student)  # loaded in this transaction, as a turn's learner is
+
+            sent.clear()
+            write_now(student, name="Amina", language="en")  # the values it holds: nothing is sent
+            assert sent == [] and student not in session.dirty
+            write_now(student, onboarded=True, streak_days=3, streak_last_day=day, language="en")
+            assert len(sent) == 1 and sent[0].startswith("UPDATE students SET")
+            for column in ("onboarded", "streak_days", "streak_last_day"):
+                assert column in sent[0]
+            assert "language" not in sent[0]  # only what changed
+            assert (student.onboarded, student.streak_days, student.streak_last_day) == (True, 3, day)
+            assert student not in session.dirty and not session.dirty
+            sid = student.id
+            session.commit()
+            assert flushed == []  # no unit of work was run for it
+        with Session(engine) as session:
+            again = session.get(Student, sid)
+            assert (again.name, again.onboarded, again.streak_days, again.streak_last_day) == ("Amina", True, 3, day)
+            session.delete(again)
+            session.execute(Contact.__table__.delete().where(Contact.__table__.c.id == cid))
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def test_write_now_leaves_a_model_with_update_listeners_to_the_orm(sqlite_url):
+    from sqlalchemy.orm import Session
+
+    import conversation.teachers.directory  # noqa: F401 - its listeners forget on SchoolClass writes
+    from core.driver import write_now
+    from core.models import School, SchoolClass
+
+    engine = make_engine(normalise_db_url(sqlite_url), pool_size=1)
+    try:
+        with Session(engine) as session:
+            school = School(name="Write-now Primary", country="KE")
+            session.add(school)
+            session.flush()
+            klass = SchoolClass(school_id=school.id, name="P5 Blue", join_code="WRITENOW1")
+            session.add(klass)
+            session.commit()
+            write_now(klass, name="P5 Green")
+            assert klass in session.dirty  # assigned: the ORM's flush writes it and its listeners run
+            session.commit()
+            assert session.scalar(select(SchoolClass.name).where(SchoolClass.id == klass.id)) == "P5 Green"
+    finally:
+        engine.dispose()
